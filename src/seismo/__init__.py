@@ -1,0 +1,6 @@
+"""seismo: real-time monitoring and analytics in one process."""
+
+from seismo.config import Settings, load_settings
+
+__version__ = "0.1.0"
+__all__ = ["Settings", "__version__", "load_settings"]

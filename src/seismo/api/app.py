@@ -1,0 +1,99 @@
+"""The ASGI application: FastAPI at the edge, the engine behind it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from seismo import __version__
+from seismo.api import errors
+from seismo.api.routes import build_router
+from seismo.engine import Engine
+from seismo.telemetry import Telemetry
+
+_LANDING = """<!doctype html><meta charset="utf-8"><title>seismo</title>
+<h1>seismo</h1><p>Running. API: <a href="/docs">/docs</a> ·
+health: <a href="/api/v1/health">/api/v1/health</a> ·
+own metrics: <a href="/metrics">/metrics</a></p>"""
+
+
+class _Timing:
+    """ASGI middleware: HTTP latency by route template, method and status."""
+
+    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
+        self.app = app
+        self.telemetry = telemetry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.telemetry.http_seconds.labels(
+                scope["method"], _route_of(scope), str(status)
+            ).observe(time.perf_counter() - started)
+
+
+def _route_of(scope: Scope) -> str:
+    app = scope.get("app")
+    router = getattr(app, "router", None)
+    for route in getattr(router, "routes", []):
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", "other"))
+    return "unmatched"
+
+
+def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
+    """The seismo app; with `manage_engine`, it starts and stops the engine with itself."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_engine:
+            engine.start()
+        try:
+            yield
+        finally:
+            if manage_engine:
+                engine.stop()
+
+    app = FastAPI(
+        title="seismo", version=__version__, lifespan=lifespan,
+        description="Real-time monitoring and analytics: ingest, store, query, watch.",
+    )
+    app.state.engine = engine
+    errors.install(app)
+    app.include_router(build_router())
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(engine.telemetry.registry),
+                        media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    def landing() -> HTMLResponse:
+        return HTMLResponse(_LANDING)
+
+    app.add_middleware(_Timing, telemetry=engine.telemetry)
+    return app
+
+

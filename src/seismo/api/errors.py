@@ -1,0 +1,45 @@
+"""The one place where seismo's errors become HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from seismo.errors import Overloaded, SeismoError
+
+log = logging.getLogger(__name__)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(SeismoError)
+    async def seismo_error(request: Request, exc: SeismoError) -> JSONResponse:
+        headers = {}
+        if isinstance(exc, Overloaded):
+            headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(msgspec.ValidationError)
+    async def bad_shape(request: Request, exc: msgspec.ValidationError) -> JSONResponse:
+        return JSONResponse({"error": f"malformed body: {exc}"}, status_code=400)
+
+    @app.exception_handler(msgspec.DecodeError)
+    async def bad_json(request: Request, exc: msgspec.DecodeError) -> JSONResponse:
+        return JSONResponse({"error": f"malformed body: {exc}"}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_params(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
+             "reason": e["msg"]}
+            for e in exc.errors()
+        ]
+        first = problems[0] if problems else {"field": None, "reason": "invalid request"}
+        return JSONResponse(
+            {"error": f"{first['field']}: {first['reason']}", "field": first["field"],
+             "errors": problems},
+            status_code=400,
+        )

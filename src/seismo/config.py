@@ -1,0 +1,178 @@
+"""Settings: one typed object built from seismo.yaml, SEISMO_* environment and CLI flags.
+
+Precedence, highest first: CLI flags, environment, the YAML file, defaults. An unknown or
+bad key anywhere stops start-up with a message naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from seismo.errors import ConfigError
+
+ENV_PREFIX = "SEISMO_"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|y)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def parse_duration_s(text: str | float | int) -> float:
+    """Parse `30s`, `5m`, `1h`, `30d` (or a bare number of seconds) into seconds.
+
+    >>> parse_duration_s("5m"), parse_duration_s("1.5h"), parse_duration_s(10)
+    (300.0, 5400.0, 10.0)
+    """
+    if isinstance(text, int | float):
+        if text < 0:
+            raise ValueError("duration must not be negative")
+        return float(text)
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"bad duration {text!r}: use a number and a unit (ms, s, m, h, d, w, y)")
+    return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
+
+
+class Limits(BaseModel):
+    """Ingest limits; past them a request or a sample is refused with a reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_body_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    max_labels_per_series: int = Field(30, gt=0)
+    max_label_value_length: int = Field(1024, gt=0)
+    max_series: int = Field(1_000_000, gt=0)
+    max_future_s: float = Field(600.0, ge=0)
+    max_points_per_query: int = Field(1_000_000, gt=0)
+    max_points_per_series: int = Field(11_000, gt=0)
+
+
+class Settings(BaseSettings):
+    """Every setting seismo has. See docs/configuration.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+    data_dir: Path = Path("./seismo-data")
+    log_level: str = "info"
+    demo: bool = False
+    collector: bool = True
+    collector_interval_s: float = Field(1.0, gt=0)
+    retention: str = "30d"
+    block_duration: str = "10m"
+    block_max_samples: int = Field(4_000_000, gt=0)
+    out_of_order_tolerance: str = "1h"
+    compaction_target_samples: int = Field(20_000_000, gt=0)
+    ingest_queue_samples: int = Field(2_000_000, gt=0)
+    wal_fsync: bool = True
+    limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("retention", "block_duration", "out_of_order_tolerance")
+    @classmethod
+    def _check_duration(cls, value: str) -> str:
+        parse_duration_s(value)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        if value.lower() not in {"debug", "info", "warning", "error"}:
+            raise ValueError("log_level must be debug, info, warning or error")
+        return value.lower()
+
+    @property
+    def retention_s(self) -> float:
+        return parse_duration_s(self.retention)
+
+    @property
+    def block_duration_s(self) -> float:
+        return parse_duration_s(self.block_duration)
+
+    @property
+    def out_of_order_tolerance_s(self) -> float:
+        return parse_duration_s(self.out_of_order_tolerance)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlSource(settings_cls)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Lowest-precedence source: the dict read from seismo.yaml (see `load_settings`)."""
+
+    values: dict[str, Any] = {}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a seismo.yaml file into a dict, or raise ConfigError saying what is wrong."""
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must be a mapping of keys to values")
+    return loaded
+
+
+def load_settings(
+    config: Path | None = None,
+    flags: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Build the settings from file, environment and flags; raise ConfigError naming a bad key."""
+    environ = dict(os.environ) if environ is None else environ
+    _check_env_keys(environ)
+    _YamlSource.values = read_yaml(config) if config is not None else {}
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, config)) from None
+    finally:
+        _YamlSource.values = {}
+
+
+def _check_env_keys(environ: dict[str, str]) -> None:
+    known = {name.upper() for name in Settings.model_fields}
+    for key in environ:
+        if key.startswith(ENV_PREFIX):
+            top = key[len(ENV_PREFIX) :].split("__", 1)[0]
+            if top not in known:
+                raise ConfigError(f"unknown setting in environment: {key}")
+
+
+def _describe(exc: ValidationError, config: Path | None) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"])
+        reason = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"setting {key!r}: {reason}")
+    where = f" (config file {config})" if config else ""
+    return "invalid configuration" + where + ": " + "; ".join(lines)

@@ -1,0 +1,174 @@
+"""The service layer: one object that REST, WebSocket, MCP, the CLI and the UI all call.
+
+It wires the data path together (validator → ingestor → store → query engine, events,
+host collector) and runs the store's upkeep (block cuts, retention, compaction).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from seismo import __version__
+from seismo.config import Settings
+from seismo.errors import InvalidInput
+from seismo.ingest.pipeline import Ingestor
+from seismo.ingest.schema import EventIn, IngestBody
+from seismo.ingest.validate import Validator
+from seismo.query.engine import QueryEngine
+from seismo.store import Store
+from seismo.store.events import SEVERITIES, Event, EventLog
+from seismo.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+MAX_EVENT_TEXT = 4096
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Engine:
+    """Everything a running seismo holds; plain Python, no HTTP."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.started_at = time.time()
+        self.telemetry = Telemetry()
+        data_dir = settings.data_dir
+        self.store = Store(data_dir, max_series=settings.limits.max_series,
+                           fsync=settings.wal_fsync)
+        self.validator = Validator(
+            self.store, settings.limits, retention_s=settings.retention_s,
+            out_of_order_s=settings.out_of_order_tolerance_s,
+        )
+        self.ingestor = Ingestor(self.store, self.telemetry,
+                                 max_queued_samples=settings.ingest_queue_samples)
+        self.query = QueryEngine(self.store, settings.limits)
+        self.events = EventLog(data_dir / "state.db")
+        self._stop = threading.Event()
+        self._upkeep: threading.Thread | None = None
+        self.background: list[Any] = []  # collector, demo: objects with start() and stop()
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.ingestor.start()
+        self._upkeep = threading.Thread(target=self._run_upkeep, name="seismo-upkeep",
+                                        daemon=True)
+        self._upkeep.start()
+        for worker in self.background:
+            worker.start()
+
+    def stop(self) -> None:
+        for worker in self.background:
+            worker.stop()
+        self._stop.set()
+        if self._upkeep is not None:
+            self._upkeep.join(timeout=60)
+        self.ingestor.stop()
+        self.store.close()
+        self.events.close()
+
+    def _run_upkeep(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.upkeep()
+            except Exception:
+                log.exception("store upkeep failed; will retry")
+
+    def upkeep(self) -> None:
+        """Cut the head into a block when due, apply retention, compact small blocks."""
+        s = self.settings
+        if self.store.should_cut(s.block_duration_s, s.block_max_samples):
+            self.store.cut()
+        self.store.apply_retention(now_ms(), s.retention_s)
+        self.store.compact(s.compaction_target_samples)
+        self._refresh_gauges()
+
+    def _refresh_gauges(self) -> None:
+        t = self.telemetry
+        blocks = self.store.blocks
+        t.head_series.set(len(self.store.index))
+        t.head_samples.set(self.store.head.count)
+        t.blocks.set(len(blocks))
+        t.block_bytes.set(sum(b.meta.bytes for b in blocks))
+
+    # -- samples ------------------------------------------------------------------------
+
+    async def ingest(self, body: IngestBody, at_ms: int | None = None) -> dict[str, Any]:
+        """Validate and store samples; return once the accepted ones are durable."""
+        at_ms = now_ms() if at_ms is None else at_ms
+        if body.series is None and body.samples is None:
+            raise InvalidInput("body must have 'series' (columnar) or 'samples' (rows)",
+                               field="series")
+        prepared = self.validator.columnar(body.series or [], at_ms)
+        if body.samples:
+            rows = self.validator.rows(body.samples, at_ms)
+            prepared.batch = type(prepared.batch).concat([prepared.batch, rows.batch])
+            prepared.rejected += rows.rejected
+            prepared.errors += rows.errors
+            prepared.reasons.update(rows.reasons)
+        await self.ingestor.submit(prepared.batch)
+        for reason, count in prepared.reasons.items():
+            self.telemetry.samples_rejected.labels(reason).inc(count)
+        return {"accepted": len(prepared.batch), "rejected": prepared.rejected,
+                "errors": prepared.errors}
+
+    def flush(self) -> dict[str, Any]:
+        """Cut the head into a block now (before a backup, or in benchmarks)."""
+        block = self.store.cut()
+        self._refresh_gauges()
+        return {"block": None if block is None else block.path.name,
+                "samples": 0 if block is None else block.meta.count}
+
+    # -- events -------------------------------------------------------------------------
+
+    def add_events(self, items: list[EventIn]) -> list[Event]:
+        """Validate every event first; store all of them or none."""
+        at = now_ms()
+        future_ms = int(self.settings.limits.max_future_s * 1000)
+        events = []
+        for i, item in enumerate(items):
+            if not item.type.strip():
+                raise InvalidInput("event type must not be empty", field=f"events[{i}].type")
+            if item.severity not in SEVERITIES:
+                raise InvalidInput(
+                    f"severity must be one of {', '.join(SEVERITIES)}",
+                    field=f"events[{i}].severity")
+            for name, text in (("type", item.type), ("source", item.source),
+                               ("message", item.message)):
+                if len(text) > MAX_EVENT_TEXT:
+                    raise InvalidInput(f"{name} is longer than {MAX_EVENT_TEXT} characters",
+                                       field=f"events[{i}].{name}")
+            ts = at if item.timestamp is None else item.timestamp
+            if ts > at + future_ms or ts < 0:
+                raise InvalidInput("timestamp is in the future or negative",
+                                   field=f"events[{i}].timestamp")
+            events.append(Event(item.type, item.source, item.severity, item.message,
+                                dict(item.attributes), ts))
+        stored = self.events.append(events)
+        self.telemetry.events_ingested.inc(len(stored))
+        return stored
+
+    # -- health -------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        blocks = self.store.blocks
+        return {
+            "status": "ok",
+            "version": __version__,
+            "uptime_s": round(time.time() - self.started_at, 3),
+            "store": {
+                "series": len(self.store.index),
+                "head_samples": self.store.head.count,
+                "blocks": len(blocks),
+                "block_samples": sum(b.meta.count for b in blocks),
+                "block_bytes": sum(b.meta.bytes for b in blocks),
+                "wal_segment": self.store.wal.segment,
+                "replayed_samples": self.store.replayed_samples,
+                "queued_samples": self.ingestor.queued_samples,
+            },
+        }
