@@ -67,6 +67,239 @@ def serve(
                 log_level=settings.log_level, access_log=False)
 
 
+URL_OPTION = typer.Option("--url", help="seismo server", envvar="SEISMO_URL")
+TOKEN_OPTION = typer.Option("--token", help="API token, sent as Bearer", envvar="SEISMO_TOKEN")
+PUSH_BATCH_ROWS = 5_000
+
+
+@app.command()
+def push(
+    metric: Annotated[str | None, typer.Argument(help="metric name")] = None,
+    value: Annotated[float | None, typer.Argument(help="value")] = None,
+    label: Annotated[list[str] | None, typer.Option("--label", "-l", help="k=v, repeatable")] = None,
+    timestamp: Annotated[int | None, typer.Option(help="epoch ms [default: now]")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help=".csv or .jsonl")] = None,
+    url: Annotated[str, URL_OPTION] = "http://127.0.0.1:8765",
+    token: Annotated[str | None, TOKEN_OPTION] = None,
+) -> None:
+    """Push one value, or a CSV / JSON-lines file; exit 1 if any sample was rejected."""
+    from seismo.client import Client
+
+    if (file is None) == (metric is None):
+        fail("give either METRIC VALUE or --file", 2)
+    try:
+        with Client(url, token) as client:
+            if file is not None:
+                _push_file(client, file)
+                return
+            if metric is None or value is None:
+                fail("VALUE is missing", 2)
+                return
+            labels = dict(_label_pair(text) for text in label or [])
+            reply = client.push(samples=[{"metric": metric, "labels": labels,
+                                          "timestamp": timestamp, "value": value}])
+    except (SeismoError, OSError) as exc:
+        fail(exc.message if isinstance(exc, SeismoError) else str(exc))
+        return
+    if reply["rejected"]:
+        fail(f"sample rejected: {reply['errors'][0]['reason']}")
+    typer.echo(f"accepted {reply['accepted']}")
+
+
+@app.command()
+def query(
+    selector: Annotated[str, typer.Argument(help='e.g. cpu_usage{host=~"web.*"}')],
+    window: Annotated[str, typer.Option(help="window of the stats")] = "5m",
+    range_: Annotated[str | None, typer.Option("--range", help="e.g. 1h: show buckets")] = None,
+    step: Annotated[str | None, typer.Option(help="bucket size [default: range/500]")] = None,
+    agg: Annotated[str, typer.Option(help="avg|min|max|sum|count|p50|p95|p99|rate")] = "avg",
+    url: Annotated[str, URL_OPTION] = "http://127.0.0.1:8765",
+    token: Annotated[str | None, TOKEN_OPTION] = None,
+) -> None:
+    """Latest value and window stats; with --range, values in step buckets."""
+    from rich.console import Console
+
+    from seismo.client import Client
+
+    try:
+        with Client(url, token) as client:
+            if range_ is None:
+                table = _instant_table(client.query(selector, window), window)
+            else:
+                reply = client.query_range(selector, start=f"now-{range_}", step=step, agg=agg)
+                table = _range_table(reply["series"], agg)
+    except SeismoError as exc:
+        fail(exc.message)
+        return
+    if table is None:
+        typer.echo(f"no series match {selector}")
+        return
+    Console().print(table)
+
+
+def _label_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        fail(f"--label {text!r} must look like name=value", 2)
+    return name, value
+
+
+def _series_name(metric: str, labels: dict[str, str]) -> str:
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return f"{metric}{{{inner}}}" if inner else metric
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def _clock(ts_ms: int | None) -> str:
+    import datetime
+
+    if ts_ms is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(ts_ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _instant_table(series: list[dict[str, Any]], window: str) -> Table | None:
+    from rich.table import Table
+
+    if not series:
+        return None
+    table = Table(title=f"latest value and stats over {window}")
+    table.add_column("series")
+    table.add_column("time")
+    for name in ("value", "count", "mean", "min", "max", "p95", "rate"):
+        table.add_column(name, justify="right")
+    for s in series:
+        w = s["window"]
+        table.add_row(
+            _series_name(s["metric"], s["labels"]), _clock(s["timestamp"]), _number(s["value"]),
+            str(w["count"]), *(_number(w.get(k)) for k in ("mean", "min", "max", "p95", "rate")),
+        )
+    return table
+
+
+def _range_table(series: list[dict[str, Any]], agg: str) -> Table | None:
+    """One column per series when there are a few, else one row per (series, bucket)."""
+    from rich.table import Table
+
+    if not series:
+        return None
+    table = Table(title=f"{agg} per step")
+    table.add_column("time")
+    if len(series) <= 6:
+        cells: dict[int, dict[int, float | None]] = {}
+        for i, s in enumerate(series):
+            table.add_column(_series_name(s["metric"], s["labels"]), justify="right")
+            for ts, value in zip(s["timestamps"], s["values"], strict=True):
+                cells.setdefault(ts, {})[i] = value
+        for ts in sorted(cells):
+            table.add_row(_clock(ts), *(_number(cells[ts].get(i)) for i in range(len(series))))
+        return table
+    table.add_column("series")
+    table.add_column(agg, justify="right")
+    for s in series:
+        name = _series_name(s["metric"], s["labels"])
+        for ts, value in zip(s["timestamps"], s["values"], strict=True):
+            table.add_row(_clock(ts), name, _number(value))
+    return table
+
+
+def _push_file(client: Client, path: Path) -> None:
+    """Push a file in batches of PUSH_BATCH_ROWS rows with a progress bar; print the totals."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    suffix = path.suffix.lower()
+    if suffix not in {".csv", ".jsonl", ".ndjson"}:
+        fail(f"{path}: use a .csv or .jsonl file", 2)
+    rows = _csv_rows(path) if suffix == ".csv" else _jsonl_rows(path)
+    with path.open("rb") as f:
+        total = sum(1 for _ in f) - (1 if suffix == ".csv" else 0)
+    accepted, rejected, problems = 0, 0, []
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(f"pushing {path.name}", total=max(total, 0))
+        batch: list[dict[str, Any]] = []
+        lines: list[int] = []
+
+        def send() -> None:
+            nonlocal accepted, rejected
+            reply = client.push(samples=batch)
+            accepted += reply["accepted"]
+            rejected += reply["rejected"]
+            problems.extend(f"line {lines[e['index']]}: {e['reason']}"
+                            for e in reply["errors"] if "index" in e)
+            progress.advance(task, len(batch))
+            batch.clear()
+            lines.clear()
+
+        for line, row in rows:
+            if isinstance(row, str):
+                rejected += 1
+                problems.append(f"line {line}: {row}")
+                progress.advance(task)
+                continue
+            batch.append(row)
+            lines.append(line)
+            if len(batch) >= PUSH_BATCH_ROWS:
+                send()
+        if batch:
+            send()
+    typer.echo(f"accepted {accepted}, rejected {rejected}")
+    for problem in problems[:10]:
+        typer.echo(f"  {problem}", err=True)
+    if rejected:
+        raise typer.Exit(1)
+
+
+Row = tuple[int, "dict[str, Any] | str"]  # (line number, sample or why it is unreadable)
+
+
+def _csv_rows(path: Path) -> Iterator[Row]:
+    """CSV with columns metric, value and optional timestamp; other columns are labels."""
+    import csv
+
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        fields = reader.fieldnames or []
+        if "metric" not in fields or "value" not in fields:
+            fail(f"{path}: the header must name the columns metric and value", 2)
+        for row in reader:
+            line = reader.line_num
+            try:
+                value = float(row["value"])
+                ts = row.get("timestamp") or None
+                timestamp = None if ts is None else int(ts)
+            except (TypeError, ValueError):
+                yield line, "value or timestamp is not a number"
+                continue
+            labels = {k: v for k, v in row.items()
+                      if k not in {"metric", "value", "timestamp"} and k and v}
+            yield line, {"metric": row["metric"], "labels": labels, "timestamp": timestamp,
+                         "value": value}
+
+
+def _jsonl_rows(path: Path) -> Iterator[Row]:
+    """JSON lines, each `{"metric", "labels", "timestamp", "value"}`."""
+    import json
+
+    with path.open() as f:
+        for line, text in enumerate(f, start=1):
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except ValueError as exc:
+                yield line, f"not JSON: {exc}"
+                continue
+            if not isinstance(row, dict) or "metric" not in row or "value" not in row:
+                yield line, "not an object with metric and value"
+                continue
+            yield line, {"metric": row["metric"], "labels": row.get("labels") or {},
+                         "timestamp": row.get("timestamp"), "value": row["value"]}
+
+
 def main() -> None:
     try:
         app()

@@ -13,8 +13,11 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from collections.abc import Mapping
+
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -113,7 +116,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, _YamlSource(settings_cls)
+        return init_settings, _EnvSource(settings_cls), _YamlSource(settings_cls)
 
 
 class _YamlSource(PydanticBaseSettingsSource):
@@ -126,6 +129,15 @@ class _YamlSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return dict(self.values)
+
+
+class _EnvSource(EnvSettingsSource):
+    """The environment given to `load_settings` (os.environ unless a test passes its own)."""
+
+    environ: dict[str, str] = {}
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {key.lower(): value for key, value in self.environ.items()}
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -150,6 +162,7 @@ def load_settings(
     environ = dict(os.environ) if environ is None else environ
     _check_env_keys(environ)
     _YamlSource.values = read_yaml(config) if config is not None else {}
+    _EnvSource.environ = environ
     given = {k: v for k, v in (flags or {}).items() if v is not None}
     try:
         return Settings(**given)
@@ -157,6 +170,7 @@ def load_settings(
         raise ConfigError(_describe(exc, config)) from None
     finally:
         _YamlSource.values = {}
+        _EnvSource.environ = {}
 
 
 def _check_env_keys(environ: dict[str, str]) -> None:

@@ -24,7 +24,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(msgspec.ValidationError)
     async def bad_shape(request: Request, exc: msgspec.ValidationError) -> JSONResponse:
-        return JSONResponse({"error": f"malformed body: {exc}"}, status_code=400)
+        text = str(exc)
+        body = {"error": f"malformed body: {text}"}
+        if " - at `$." in text:
+            body["field"] = text.rsplit(" - at `$.", 1)[1].rstrip("`")
+        return JSONResponse(body, status_code=400)
 
     @app.exception_handler(msgspec.DecodeError)
     async def bad_json(request: Request, exc: msgspec.DecodeError) -> JSONResponse:

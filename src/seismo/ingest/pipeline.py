@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from seismo.errors import Overloaded, StorageUnavailable
+from seismo.errors import Overloaded, StorageUnavailable, TooLarge
 from seismo.store import Batch, Store
 from seismo.telemetry import Telemetry
 
@@ -63,6 +63,11 @@ class Ingestor:
         if len(batch) == 0:
             future.set_result(None)
             return future
+        if len(batch) > self.max_queued:
+            raise TooLarge(
+                f"{len(batch)} samples in one request; the ingest queue holds "
+                f"{self.max_queued}: split the request", field="body",
+            )
         with self._cond:
             if not self._running:
                 raise StorageUnavailable("the store is shutting down")
