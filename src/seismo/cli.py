@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from seismo.config import load_settings
 from seismo.errors import SeismoError
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from seismo.client import Client
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="seismo: real-time monitoring and analytics server.")
@@ -67,8 +73,8 @@ def serve(
                 log_level=settings.log_level, access_log=False)
 
 
-URL_OPTION = typer.Option("--url", help="seismo server", envvar="SEISMO_URL")
-TOKEN_OPTION = typer.Option("--token", help="API token, sent as Bearer", envvar="SEISMO_TOKEN")
+URL_OPTION = typer.Option("--url", help="seismo server")
+TOKEN_OPTION = typer.Option("--token", help="API token, sent as Bearer")
 PUSH_BATCH_ROWS = 5_000
 
 
@@ -76,7 +82,8 @@ PUSH_BATCH_ROWS = 5_000
 def push(
     metric: Annotated[str | None, typer.Argument(help="metric name")] = None,
     value: Annotated[float | None, typer.Argument(help="value")] = None,
-    label: Annotated[list[str] | None, typer.Option("--label", "-l", help="k=v, repeatable")] = None,
+    label: Annotated[list[str] | None,
+                     typer.Option("--label", "-l", help="k=v, repeatable")] = None,
     timestamp: Annotated[int | None, typer.Option(help="epoch ms [default: now]")] = None,
     file: Annotated[Path | None, typer.Option("--file", "-f", help=".csv or .jsonl")] = None,
     url: Annotated[str, URL_OPTION] = "http://127.0.0.1:8765",
@@ -150,7 +157,7 @@ def _series_name(metric: str, labels: dict[str, str]) -> str:
 
 
 def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.6g}"
+    return "-" if value is None else f"{value:.5g}"
 
 
 def _clock(ts_ms: int | None) -> str:
@@ -158,7 +165,22 @@ def _clock(ts_ms: int | None) -> str:
 
     if ts_ms is None:
         return "-"
-    return datetime.datetime.fromtimestamp(ts_ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    at = datetime.datetime.fromtimestamp(ts_ms / 1000)
+    today = at.date() == datetime.date.today()
+    return at.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M:%S")
+
+
+def _age(ts_ms: int | None) -> str:
+    """How long ago, e.g. `3s`, `5m`, `2h`, `4d`."""
+    if ts_ms is None:
+        return "-"
+    from seismo.engine import now_ms
+
+    ago_s = max(now_ms() - ts_ms, 0) / 1000
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if ago_s >= size:
+            return f"{ago_s // size:.0f}{unit}"
+    return f"{ago_s:.0f}s"
 
 
 def _instant_table(series: list[dict[str, Any]], window: str) -> Table | None:
@@ -167,14 +189,14 @@ def _instant_table(series: list[dict[str, Any]], window: str) -> Table | None:
     if not series:
         return None
     table = Table(title=f"latest value and stats over {window}")
-    table.add_column("series")
-    table.add_column("time")
+    table.add_column("series", overflow="fold", min_width=16)
+    table.add_column("age", justify="right", no_wrap=True)
     for name in ("value", "count", "mean", "min", "max", "p95", "rate"):
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     for s in series:
         w = s["window"]
         table.add_row(
-            _series_name(s["metric"], s["labels"]), _clock(s["timestamp"]), _number(s["value"]),
+            _series_name(s["metric"], s["labels"]), _age(s["timestamp"]), _number(s["value"]),
             str(w["count"]), *(_number(w.get(k)) for k in ("mean", "min", "max", "p95", "rate")),
         )
     return table
@@ -187,18 +209,19 @@ def _range_table(series: list[dict[str, Any]], agg: str) -> Table | None:
     if not series:
         return None
     table = Table(title=f"{agg} per step")
-    table.add_column("time")
+    table.add_column("time", no_wrap=True)
     if len(series) <= 6:
         cells: dict[int, dict[int, float | None]] = {}
         for i, s in enumerate(series):
-            table.add_column(_series_name(s["metric"], s["labels"]), justify="right")
+            table.add_column(_series_name(s["metric"], s["labels"]), justify="right",
+                             overflow="fold")
             for ts, value in zip(s["timestamps"], s["values"], strict=True):
                 cells.setdefault(ts, {})[i] = value
         for ts in sorted(cells):
             table.add_row(_clock(ts), *(_number(cells[ts].get(i)) for i in range(len(series))))
         return table
-    table.add_column("series")
-    table.add_column(agg, justify="right")
+    table.add_column("series", overflow="fold", ratio=1)
+    table.add_column(agg, justify="right", no_wrap=True)
     for s in series:
         name = _series_name(s["metric"], s["labels"])
         for ts, value in zip(s["timestamps"], s["values"], strict=True):
@@ -217,7 +240,8 @@ def _push_file(client: Client, path: Path) -> None:
     rows = _csv_rows(path) if suffix == ".csv" else _jsonl_rows(path)
     with path.open("rb") as f:
         total = sum(1 for _ in f) - (1 if suffix == ".csv" else 0)
-    accepted, rejected, problems = 0, 0, []
+    accepted, rejected = 0, 0
+    problems: list[str] = []
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(f"pushing {path.name}", total=max(total, 0))
         batch: list[dict[str, Any]] = []
@@ -253,7 +277,7 @@ def _push_file(client: Client, path: Path) -> None:
         raise typer.Exit(1)
 
 
-Row = tuple[int, "dict[str, Any] | str"]  # (line number, sample or why it is unreadable)
+Row = tuple[int, dict[str, Any] | str]  # (line number, sample or why it is unreadable)
 
 
 def _csv_rows(path: Path) -> Iterator[Row]:
@@ -293,11 +317,32 @@ def _jsonl_rows(path: Path) -> Iterator[Row]:
             except ValueError as exc:
                 yield line, f"not JSON: {exc}"
                 continue
-            if not isinstance(row, dict) or "metric" not in row or "value" not in row:
-                yield line, "not an object with metric and value"
+            problem = _row_problem(row)
+            if problem:
+                yield line, problem
                 continue
             yield line, {"metric": row["metric"], "labels": row.get("labels") or {},
                          "timestamp": row.get("timestamp"), "value": row["value"]}
+
+
+def _row_problem(row: Any) -> str | None:
+    """Why a decoded JSON line is not a sample, or None; the server would refuse the batch."""
+    if not isinstance(row, dict):
+        return "not a JSON object"
+    if not isinstance(row.get("metric"), str):
+        return "metric is missing or not a string"
+    value = row.get("value", "missing")
+    if isinstance(value, bool) or not isinstance(value, int | float | None):
+        return "value is missing or not a number"
+    ts = row.get("timestamp")
+    if isinstance(ts, bool) or not isinstance(ts, int | None):
+        return "timestamp is not an integer (epoch ms)"
+    labels = row.get("labels") or {}
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    ):
+        return "labels must be an object of strings"
+    return None
 
 
 def main() -> None:

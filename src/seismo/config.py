@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from collections.abc import Mapping
-
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -122,7 +121,7 @@ class Settings(BaseSettings):
 class _YamlSource(PydanticBaseSettingsSource):
     """Lowest-precedence source: the dict read from seismo.yaml (see `load_settings`)."""
 
-    values: dict[str, Any] = {}
+    values: ClassVar[dict[str, Any]] = {}
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self.values.get(field_name), field_name, False
@@ -134,7 +133,7 @@ class _YamlSource(PydanticBaseSettingsSource):
 class _EnvSource(EnvSettingsSource):
     """The environment given to `load_settings` (os.environ unless a test passes its own)."""
 
-    environ: dict[str, str] = {}
+    environ: ClassVar[dict[str, str]] = {}
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
         return {key.lower(): value for key, value in self.environ.items()}

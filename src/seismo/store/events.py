@@ -80,7 +80,8 @@ class EventLog:
         start_ms: int | None = None, end_ms: int | None = None, limit: int = 100,
     ) -> list[Event]:
         """Newest first, filtered by type, source and time range."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[str | int] = []
         for column, value in (("type", type), ("source", source)):
             if value is not None:
                 where.append(f"{column} = ?")

@@ -99,7 +99,8 @@ class SeriesIndex:
 
     def ids(self, slots: np.ndarray) -> np.ndarray:
         """Series ids of an array of slots."""
-        return self._ids[slots]
+        ids: np.ndarray = self._ids[slots]
+        return ids
 
     def metrics(self) -> list[str]:
         return sorted(self._by_metric)

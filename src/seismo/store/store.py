@@ -255,7 +255,9 @@ class Store:
     # -- reads ----------------------------------------------------------------------------
 
     @contextmanager
-    def snapshot(self, start_ms: int | None = None, end_ms: int | None = None) -> Iterator[Snapshot]:
+    def snapshot(
+        self, start_ms: int | None = None, end_ms: int | None = None
+    ) -> Iterator[Snapshot]:
         """A consistent view for one query; block files stay on disk until it ends."""
         with self._files.read():
             blocks = [
