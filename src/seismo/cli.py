@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,7 +142,9 @@ def query(
     if table is None:
         typer.echo(f"no series match {selector}")
         return
-    Console().print(table)
+    # Piped output is not cut to 80 columns; a terminal or $COLUMNS sets the width.
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    Console(width=160 if wide else None).print(table)
 
 
 def _label_pair(text: str) -> tuple[str, str]:
@@ -157,7 +160,14 @@ def _series_name(metric: str, labels: dict[str, str]) -> str:
 
 
 def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.5g}"
+    """Four significant digits; k/M/G/T from 10,000 up so that columns stay narrow."""
+    if value is None:
+        return "-"
+    if abs(value) >= 1e4:
+        for suffix, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+            if abs(value) >= size:
+                return f"{value / size:.4g}{suffix}"
+    return f"{value:.4g}"
 
 
 def _clock(ts_ms: int | None) -> str:
@@ -189,7 +199,7 @@ def _instant_table(series: list[dict[str, Any]], window: str) -> Table | None:
     if not series:
         return None
     table = Table(title=f"latest value and stats over {window}")
-    table.add_column("series", overflow="fold", min_width=16)
+    table.add_column("series", overflow="fold")
     table.add_column("age", justify="right", no_wrap=True)
     for name in ("value", "count", "mean", "min", "max", "p95", "rate"):
         table.add_column(name, justify="right", no_wrap=True)
