@@ -120,11 +120,11 @@ class Store:
         for series, batch in self.wal.replay(after=done):
             for s in series:
                 self.index.add(s.id, s.metric, s.labels, enforce_limit=False)
-            slots = [self.index.slot_of_id(sid) for sid in np.unique(batch.sids).tolist()]
-            if any(slot is None for slot in slots):
-                log.error("WAL record refers to an undefined series; record skipped")
+            try:
+                batch.slots = self._slots_of(batch.sids)
+            except KeyError as exc:
+                log.error("WAL record refers to undefined series %s; record skipped", exc)
                 continue
-            batch.slots = self._slots_of(batch.sids)
             self.head.append(batch)
             self.replayed_samples += len(batch)
         if self.replayed_samples:
@@ -134,9 +134,13 @@ class Store:
             )
 
     def _slots_of(self, sids: np.ndarray) -> np.ndarray:
+        """Slots of series ids; KeyError for an id the index does not know."""
         unique, inverse = np.unique(sids, return_inverse=True)
-        mapped = np.array([self.index.slot_of_id(int(s)) for s in unique], dtype=np.int32)
-        return mapped[inverse]
+        slots = [self.index.slot_of_id(int(s)) for s in unique]
+        if None in slots:
+            raise KeyError(int(unique[slots.index(None)]))
+        mapped: np.ndarray = np.array(slots, dtype=np.int32)[inverse]
+        return mapped
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -169,7 +173,9 @@ class Store:
             ts = table.column("ts").to_numpy()
             values = table.column("value").to_numpy()
             block = self._write(sid, ts, values, wal_upto=closed, may_overlap=overlaps)
-            self.head.release()
+            with self._files.write():  # no query sees both the block and the frozen head
+                self._add(block)
+                self.head.release()
             self.wal.remove_through(closed)
             return block
 
@@ -191,12 +197,13 @@ class Store:
         self._next_gen = max(self._next_gen, meta.gen + 1)
         last = (self.head.last_ts[slots], self.head.last_value[slots])
         block = write_block(self._blocks_dir, meta, sid, ts, values, series, last)
-        with self._files.write():
-            self._blocks.append(block)
-            self._blocks.sort(key=lambda b: b.meta.gen)
         log.info("cut block %s: %d samples, %d series, %d bytes",
                  block.path.name, meta.count, meta.series, meta.bytes)
         return block
+
+    def _add(self, block: Block) -> None:
+        self._blocks.append(block)
+        self._blocks.sort(key=lambda b: b.meta.gen)
 
     # -- retention and compaction -----------------------------------------------------------
 
@@ -232,6 +239,7 @@ class Store:
             with self._files.write():
                 gone = {id(b) for b in run}
                 self._blocks = [b for b in self._blocks if id(b) not in gone]
+                self._add(merged)
                 for block in run:
                     shutil.rmtree(block.path, ignore_errors=True)
             log.info("compacted %d blocks into %s", len(run), merged.path.name)
