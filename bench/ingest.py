@@ -420,7 +420,7 @@ def run_vm(args: argparse.Namespace, work: Path, data: Data,
     out: dict[str, Any] = {"log": str(server.log_path)}
     try:
         server.start()
-        out["version"] = server.tail(200).split("version=", 1)[-1].split(",")[0][:80]
+        out["version"] = vm_version(binary)
         load = send_all(f"{server.base}/api/v1/import", bodies, counts, args.clients,
                         "application/json", vm_check, server)
         out["load"] = load
@@ -441,11 +441,14 @@ def run_vm(args: argparse.Namespace, work: Path, data: Data,
                 time.sleep(1)
                 client.get("/internal/force_flush")
             out["searchable_samples"] = seen
-            time.sleep(args.vm_settle)  # background merges
+            # VictoriaMetrics 1.79 keeps fresh parts in memory and writes them out over the
+            # next seconds; the size on disk while it runs is a moving target (it was seen
+            # going 0.07 -> 0.7 -> 2.5 MB with plateaus of several seconds). Record it after
+            # --vm-settle seconds, and take the figure after a clean shutdown (below), when
+            # everything is on disk.
+            time.sleep(args.vm_settle)
             client.get("/internal/force_flush")
-            time.sleep(1)
-            out["disk_bytes"] = dir_bytes(data_dir)
-            out["disk_bytes_data"] = dir_bytes(data_dir / "data")
+            out["disk_bytes_running"] = dir_bytes(data_dir)
             end_s = int(data.timestamps[-1]) / 1000
             day = {"start": str(end_s - 86_400), "end": str(end_s), "step": "60"}
             queries = {
@@ -459,6 +462,15 @@ def run_vm(args: argparse.Namespace, work: Path, data: Data,
                 for name, params in queries.items()
             }
         out["rss_final_mib"] = server.rss() / 2**20
+        server.stop()  # SIGTERM: VictoriaMetrics flushes everything and exits
+        out["exit_code"] = server.proc.returncode if server.proc else None
+        # Samples (data/) and the series index (indexdb/); not cache/, which holds the
+        # caches VictoriaMetrics saves on shutdown, nor its other small bookkeeping files.
+        out["disk_bytes"] = dir_bytes(data_dir / "data", data_dir / "indexdb")
+        out["disk_bytes_data"] = dir_bytes(data_dir / "data")
+        out["disk_bytes_all"] = dir_bytes(data_dir)
+        out["disk_bytes_by_dir"] = {p.name: dir_bytes(p) for p in sorted(data_dir.iterdir())
+                                    if p.is_dir()}
     finally:
         server.stop()
         if not args.keep:
@@ -466,7 +478,17 @@ def run_vm(args: argparse.Namespace, work: Path, data: Data,
     return out
 
 
-def run_active(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def vm_version(binary: str) -> str:
+    """`-version`, or the Debian package version (Debian builds print an empty one)."""
+    for cmd in ([binary, "-version"], ["dpkg-query", "-W", "-f=${Version}", "victoria-metrics"]):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            got = subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+            if got:
+                return got
+    return "unknown"
+
+
+def run_active(args: argparse.Namespace, work: Path, clients: int, tag: str) -> dict[str, Any]:
     n, points = args.active_series, args.active_points
     data = generate(n, points, args.seed + 1)
     per_batch = max(1, args.batch // points)
@@ -477,15 +499,16 @@ def run_active(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
     bodies = [seismo_body(data, p, "bench_active", labels) for p in parts]
     counts = [(p[1] - p[0]) * (p[3] - p[2]) for p in parts]
-    data_dir = work / "seismo-active-data"
+    data_dir = work / f"seismo-{tag}-data"
     port = free_port()
-    server = Server("seismo", seismo_argv(port, data_dir), port, work / "seismo-active.log",
+    server = Server("seismo", seismo_argv(port, data_dir), port, work / f"seismo-{tag}.log",
                     "/api/v1/health")
-    out: dict[str, Any] = {"log": str(server.log_path), "series": n, "points": points}
+    out: dict[str, Any] = {"log": str(server.log_path), "series": n, "points": points,
+                           "clients": clients}
     try:
         server.start()
         out["rss_start_mib"] = server.rss() / 2**20
-        load = send_all(f"{server.base}/api/v1/ingest", bodies, counts, args.clients,
+        load = send_all(f"{server.base}/api/v1/ingest", bodies, counts, clients,
                         "application/json", seismo_check, server)
         out["load"] = load
         if not server.alive():
@@ -508,6 +531,17 @@ def run_active(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 # -- report -----------------------------------------------------------------------------
+
+
+def log_errors(path: Path) -> dict[str, int]:
+    """Exception lines (`SomethingError: ...`) in a server log, with their counts."""
+    found: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in path.read_text(errors="replace").splitlines():
+            head = line.split(":", 1)[0]
+            if head.isidentifier() and head.endswith(("Error", "Exception")):
+                found[line[:200]] = found.get(line[:200], 0) + 1
+    return found
 
 
 def machine() -> dict[str, Any]:
@@ -536,7 +570,7 @@ def verdict(value: float | None, aim: float, lower_is_better: bool) -> str:
 
 
 def report(args: argparse.Namespace, data: Data, n_batches: int, res: dict[str, Any]) -> str:
-    s, v, a = res.get("seismo", {}), res.get("vm", {}), res.get("active", {})
+    s, v = res.get("seismo", {}), res.get("vm", {})
     sl: LoadResult | None = s.get("load")
     vl: LoadResult | None = v.get("load")
     samples = data.samples
@@ -594,18 +628,26 @@ def report(args: argparse.Namespace, data: Data, n_batches: int, res: dict[str, 
     for name, sv, vv, digits, aim, ok in rows:
         lines.append(f"| {name} | {fmt(sv, digits)} | {fmt(vv, digits)} | {ratio(sv, vv)} "
                      f"| {aim} | {ok} |")
-    if a:
+    for key in ("active", "active-1client"):
+        a = res.get(key)
+        if not a or "series" not in a:
+            continue
         al: LoadResult | None = a.get("load")
+        stored = a.get("health", {}).get("series")
+        complete = stored == a["series"] and al is not None and not al.errors
         rss = a.get("rss_end_mib")
         lines += [
             "",
-            f"| {a['series']:,} active series ({a['points']} points each) | seismo | aim "
-            "| seismo vs aim |",
+            f"| {a['series']:,} active series ({a['points']} points each), "
+            f"{a['clients']} client(s) | seismo | aim | seismo vs aim |",
             "|---|---:|---|---|",
+            f"| series stored / failed requests | {stored:,} / "
+            f"{len(al.errors) if al else 'n/a'} | {a['series']:,} / 0 | "
+            f"{'ok' if complete else 'FAILED'} |",
             f"| server RSS at start (MiB) | {fmt(a.get('rss_start_mib'), 0)} | | |",
             f"| server RSS after ingest (MiB) | {fmt(rss, 0)} | "
             f"≤ {AIMS['active_rss_mib']:g} | "
-            f"{verdict(rss, AIMS['active_rss_mib'], True)} |",
+            f"{verdict(rss, AIMS['active_rss_mib'], True) if complete else 'not valid'} |",
             f"| server RSS after flush (MiB) | {fmt(a.get('rss_after_flush_mib'), 0)} | | |",
             f"| ingest samples/s | {fmt(al.rate if al else None, 0)} | | |",
         ]
@@ -682,15 +724,25 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_vm:
         print("VictoriaMetrics:", flush=True)
         results["vm"] = run_vm(args, work, data, parts)
+        if "version" in results["vm"]:
+            print(f"  version {results['vm']['version']}")
         if "load" in results["vm"]:
             print_load("import", results["vm"]["load"])
         if "skipped" in results["vm"]:
             print(f"  skipped: {results['vm']['skipped']}")
     if args.active_series > 0:
         print(f"seismo with {args.active_series:,} active series:", flush=True)
-        results["active"] = run_active(args, work)
-        if "load" in results["active"]:
-            print_load("ingest", results["active"]["load"])
+        a = results["active"] = run_active(args, work, args.clients, "active")
+        if "load" in a:
+            print_load("ingest", a["load"])
+        if a.get("health", {}).get("series") != args.active_series or a["load"].errors:
+            # Not every series got in (see the errors): measure RSS again with one client,
+            # so that requests do not overlap, to still have a figure for the aim.
+            print(f"  ! only {a.get('health', {}).get('series')} series stored; again with "
+                  "1 client:", flush=True)
+            a1 = results["active-1client"] = run_active(args, work, 1, "active-1client")
+            if "load" in a1:
+                print_load("ingest", a1["load"])
 
     s = results["seismo"]
     for key in ("flush", "health", "flush_s"):
@@ -699,6 +751,25 @@ def main(argv: list[str] | None = None) -> int:
     for side in ("seismo", "vm"):
         for name, qr in results.get(side, {}).get("queries", {}).items():
             print(f"  {side} query {name}: {qr['note']}")
+    if "disk_bytes" in s:
+        print(f"  seismo disk: {s['disk_bytes']:,} bytes in blocks/ + wal/ after the flush "
+              f"({s['disk_bytes_all']:,} in the whole data dir, with state.db)")
+    v = results.get("vm", {})
+    if "disk_bytes" in v:
+        print(f"  vm disk: {v['disk_bytes']:,} bytes in data/ + indexdb/ after shutdown "
+              f"({v['disk_bytes_data']:,} in data/; by dir {v['disk_bytes_by_dir']}), "
+              f"{v.get('disk_bytes_running', 0):,} bytes in all "
+              f"while running {args.vm_settle:g}s after the import; "
+              f"{v.get('searchable_samples', 0):,} samples searchable")
+    for side in ("seismo", "active", "active-1client"):
+        if side not in results:
+            continue
+        problems = log_errors(Path(results.get(side, {}).get("log", "/nonexistent")))
+        if problems:
+            print(f"  ! {side} server log {results[side]['log']} has errors:")
+            for line, count in problems.items():
+                print(f"    {count} x {line}")
+        results[side]["log_errors"] = problems
     print()
     table = report(args, data, len(parts), results)
     print(table)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
@@ -23,15 +24,13 @@ from seismo.store.blocks import (
 from seismo.store.head import sort_dedupe
 
 
-def decode(table: object) -> np.ndarray:
+def decode(table: pa.Table) -> np.ndarray:
     """Values back from encoded columns, as Block.read_samples does."""
-    import pyarrow as pa
-
-    assert isinstance(table, pa.Table)
     scale = table.column("scale").to_numpy().astype(np.float64)
     vi = table.column("vi").to_numpy(zero_copy_only=False)
     vf = table.column("vf").to_numpy(zero_copy_only=False)
-    return np.where(~np.isnan(vi), vi / np.power(10.0, scale), vf)
+    values: np.ndarray = np.where(~np.isnan(vi), vi / np.power(10.0, scale), vf)
+    return values
 
 
 def walk(rng: np.random.Generator, series: int, samples: int) -> np.ndarray:
@@ -53,7 +52,9 @@ def series_infos(n: int) -> list[SeriesInfo]:
     return sorted(infos, key=lambda s: s.id)
 
 
-def columns(infos: list[SeriesInfo], values: np.ndarray, step_ms: int = 10_000):
+def columns(
+    infos: list[SeriesInfo], values: np.ndarray, step_ms: int = 10_000
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(sid, ts, value) sorted by (series, ts) for a (series × samples) value matrix."""
     n, m = values.shape
     sid = np.repeat(np.array([s.id for s in infos], np.int64), m)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -188,3 +190,16 @@ def test_files_that_are_not_segments_are_ignored(tmp_path: Path) -> None:
     assert wal.segments() == [1, 2]
     assert len(replayed(wal)) == 3
     wal.close()
+
+
+def test_closing_twice_is_harmless(tmp_path: Path) -> None:
+    wal = WAL(tmp_path, fsync=False)
+    wal.close()
+    # A second close must not close whatever file now has the same descriptor number.
+    other = os.open(tmp_path / "other", os.O_WRONLY | os.O_CREAT)
+    try:
+        wal.close()
+        os.fstat(other)
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(other)

@@ -22,6 +22,11 @@ def install(app: FastAPI) -> None:
             headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
         return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal error; see the server log"}, status_code=500)
+
     @app.exception_handler(msgspec.ValidationError)
     async def bad_shape(request: Request, exc: msgspec.ValidationError) -> JSONResponse:
         text = str(exc)

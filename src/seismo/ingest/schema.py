@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+
+# Epoch milliseconds; the bound keeps every arithmetic on them inside int64.
+TimestampMs = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
 
 
 class SeriesIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -11,7 +16,7 @@ class SeriesIn(msgspec.Struct, forbid_unknown_fields=True):
     metric: str
     values: list[float | None]
     labels: dict[str, str] = {}
-    timestamps: list[int] | None = None
+    timestamps: list[TimestampMs] | None = None
 
 
 class SampleIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -20,7 +25,7 @@ class SampleIn(msgspec.Struct, forbid_unknown_fields=True):
     metric: str
     value: float | None
     labels: dict[str, str] = {}
-    timestamp: int | None = None
+    timestamp: TimestampMs | None = None
 
 
 class IngestBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -34,7 +39,7 @@ class EventIn(msgspec.Struct, forbid_unknown_fields=True):
     severity: str = "info"
     message: str = ""
     attributes: dict[str, object] = {}
-    timestamp: int | None = None
+    timestamp: TimestampMs | None = None
 
 
 class EventsBody(msgspec.Struct, forbid_unknown_fields=True):

@@ -1,7 +1,7 @@
 """Validation of incoming samples: names, labels, values, timestamps, cardinality.
 
 Series-level checks run once per series entry (and are skipped for series already known);
-sample-level checks are numpy masks over the whole entry. Good samples become a Batch;
+sample-level checks are numpy masks over all samples of the request at once. Good samples become a Batch;
 each bad one is counted by reason and listed (up to MAX_LISTED) with its index.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 from seismo.config import Limits
 from seismo.ingest.schema import SampleIn, SeriesIn
 from seismo.store import Batch, SeriesLimitReached, Store
+from seismo.store.head import NO_TS
 
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -39,14 +41,13 @@ class Prepared:
             self.errors.append({**where, "reason": reason})
 
     def refuse_samples(
-        self, code: str, reason: str, positions: np.ndarray, where: Any
+        self, code: str, reason: str, names: list[dict[str, Any]], count: int
     ) -> None:
-        """Refuse samples at `positions`; `where(j)` names sample j in the reply."""
-        self.rejected += len(positions)
-        self.reasons[code] += len(positions)
-        room = MAX_LISTED - len(self.errors)
-        for j in positions[: max(room, 0)].tolist():
-            self.errors.append({**where(j), "reason": reason})
+        """Refuse `count` samples; `names` say where the first of them are in the request."""
+        self.rejected += count
+        self.reasons[code] += count
+        room = max(MAX_LISTED - len(self.errors), 0)
+        self.errors.extend({**where, "reason": reason} for where in names[:room])
 
 
 class SeriesRefused(Exception):
@@ -107,8 +108,9 @@ class Validator:
             raise SeriesRefused("series_limit", str(exc)) from None
 
     def columnar(self, entries: list[SeriesIn], now_ms: int) -> Prepared:
-        parts: list[tuple[int, np.ndarray, np.ndarray]] = []
+        """Validate the columnar form; a bad sample is named by series and index."""
         prepared = Prepared(_empty_batch())
+        parts = _Parts()
         for i, entry in enumerate(entries):
             n = len(entry.values)
             if entry.timestamps is not None and len(entry.timestamps) != n:
@@ -122,46 +124,39 @@ class Validator:
             except SeriesRefused as exc:
                 prepared.refuse(exc.code, exc.reason, n, {"series": i})
                 continue
-            ts = (np.full(n, now_ms, np.int64) if entry.timestamps is None
-                  else np.asarray(entry.timestamps, dtype=np.int64))
-            values = np.array(entry.values, dtype=np.float64)  # None becomes nan
-            keep = self._check_samples(prepared, slot, ts, values, now_ms,
-                                       lambda j, i=i: {"series": i, "index": j})
-            parts.append((slot, ts[keep], values[keep]))
-        prepared.batch = self._batch(parts)
+            parts.add(i, slot, entry.timestamps or [now_ms] * n, entry.values)
+        prepared.batch = self._check(prepared, parts, now_ms,
+                                     lambda owner, j: {"series": owner, "index": j})
         return prepared
 
     def rows(self, samples: list[SampleIn], now_ms: int) -> Prepared:
+        """Validate the row form; a bad sample is named by its index."""
         prepared = Prepared(_empty_batch())
-        grouped: dict[tuple[str, tuple[tuple[str, str], ...]], list[int]] = {}
+        parts = _Parts()
         for i, sample in enumerate(samples):
-            key = (sample.metric, tuple(sorted(sample.labels.items())))
-            grouped.setdefault(key, []).append(i)
-        parts: list[tuple[int, np.ndarray, np.ndarray]] = []
-        for (metric, label_items), positions in grouped.items():
             try:
-                slot = self._slot(metric, dict(label_items))
+                slot = self._slot(sample.metric, sample.labels)
             except SeriesRefused as exc:
-                for i in positions:
-                    prepared.refuse(exc.code, exc.reason, 1, {"index": i})
+                prepared.refuse(exc.code, exc.reason, 1, {"index": i})
                 continue
-            ts = np.array(
-                [now_ms if samples[i].timestamp is None else samples[i].timestamp
-                 for i in positions], dtype=np.int64,
-            )
-            values = np.array([samples[i].value for i in positions], dtype=np.float64)
-            keep = self._check_samples(prepared, slot, ts, values, now_ms,
-                                       lambda j, p=positions: {"index": p[j]})
-            parts.append((slot, ts[keep], values[keep]))
-        prepared.batch = self._batch(parts)
+            ts = now_ms if sample.timestamp is None else sample.timestamp
+            parts.add(i, slot, [ts], [sample.value])
+        prepared.batch = self._check(prepared, parts, now_ms, lambda owner, j: {"index": owner})
         return prepared
 
-    def _check_samples(
-        self, prepared: Prepared, slot: int, ts: np.ndarray, values: np.ndarray,
-        now_ms: int, where: Any,
-    ) -> np.ndarray:
-        """Mask of good samples; each bad one is refused with its reason."""
-        last_ts, _ = self.store.latest(np.array([slot]))
+    def _check(
+        self, prepared: Prepared, parts: _Parts, now_ms: int,
+        name: Callable[[int, int], dict[str, Any]],
+    ) -> Batch:
+        """Check every sample of the request at once; return the good ones as a Batch."""
+        if not parts.slots:
+            return _empty_batch()
+        lengths = np.array(parts.lengths)
+        starts = np.concatenate([np.zeros(1, np.intp), np.cumsum(lengths)[:-1]])
+        slots = np.repeat(np.array(parts.slots, np.int32), lengths)
+        ts = np.array(parts.ts, dtype=np.int64)
+        values = np.array(parts.values, dtype=np.float64)  # None becomes nan
+        last_ts, _ = self.store.latest(slots)
         checks = [
             # JSON has no NaN, so a NaN here is a null that msgspec decoded.
             ("null_value", "value is null", np.isnan(values)),
@@ -173,24 +168,41 @@ class Validator:
             ("out_of_order",
              "timestamp is older than the newest sample of its series by more than the "
              "out-of-order tolerance",
-             ts < int(last_ts[0]) - self.out_of_order_ms),
+             (last_ts != NO_TS) & (ts < last_ts - self.out_of_order_ms)),
         ]
         bad = np.zeros(len(ts), bool)
+        owners = np.array(parts.owners)
         for code, reason, mask in checks:
             mask &= ~bad
             if mask.any():
-                prepared.refuse_samples(code, reason, np.flatnonzero(mask), where)
+                positions = np.flatnonzero(mask)
+                part = np.searchsorted(starts, positions, side="right") - 1
+                prepared.refuse_samples(code, reason, [
+                    name(int(owners[k]), int(p - starts[k]))
+                    for p, k in zip(positions[:MAX_LISTED], part[:MAX_LISTED], strict=False)
+                ], len(positions))
                 bad |= mask
-        return ~bad
+        good = ~bad
+        kept = slots[good]
+        return Batch(kept, self.store.index.ids(kept), ts[good], values[good])
 
-    def _batch(self, parts: list[tuple[int, np.ndarray, np.ndarray]]) -> Batch:
-        if not parts:
-            return _empty_batch()
-        slots = np.concatenate([np.full(len(p[1]), p[0], np.int32) for p in parts])
-        return Batch(
-            slots, self.store.index.ids(slots),
-            np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]),
-        )
+
+class _Parts:
+    """Flat lists of a request's samples, one part per series entry or row."""
+
+    def __init__(self) -> None:
+        self.owners: list[int] = []
+        self.slots: list[int] = []
+        self.lengths: list[int] = []
+        self.ts: list[int] = []
+        self.values: list[float | None] = []
+
+    def add(self, owner: int, slot: int, ts: list[int], values: list[float | None]) -> None:
+        self.owners.append(owner)
+        self.slots.append(slot)
+        self.lengths.append(len(values))
+        self.ts.extend(ts)
+        self.values.extend(values)
 
 
 def _empty_batch() -> Batch:

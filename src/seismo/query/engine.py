@@ -21,7 +21,9 @@ from seismo.errors import InvalidInput
 from seismo.query.selector import Selector
 from seismo.store import Snapshot, Store
 from seismo.store.blocks import ROLLUPS, VALUE_SQL
-from seismo.store.head import NO_TS
+from seismo.store.head import NO_TS, SCHEMA
+
+_EMPTY_HEAD = SCHEMA.empty_table()
 
 AGGS = ("avg", "min", "max", "sum", "count", "p50", "p95", "p99", "rate")
 _PARTIAL_AGGS = {"avg", "min", "max", "sum", "count"}
@@ -223,7 +225,7 @@ class QueryEngine:
     ) -> str:
         """(sid, b, cnt, sum, min, max) per step bucket, from rollups where a block has one."""
         step = q.step_ms
-        raw_blocks, parts = [], []
+        raw_blocks, tail_blocks, parts = [], [], []
         sid_filter = self._sid_filter(cur, sids)
         for block in snap.blocks:
             rollup = None
@@ -236,15 +238,25 @@ class QueryEngine:
             if rollup is None:
                 raw_blocks.append(block)
                 continue
+            # Whole rollup buckets up to `cut`; the partial bucket holding `end` is read raw.
+            width = ROLLUPS[rollup]
+            cut = (q.end_ms + 1) // width * width
             path = block.rollup_path(rollup).as_posix()
             parts.append(
                 f"SELECT sid, ts // {step} AS b, sum(cnt) AS cnt, sum(sum) AS sum, "
                 f"min(min) AS min, max(max) AS max FROM read_parquet('{path}') "
-                f"WHERE {sid_filter} AND {where} GROUP BY ALL"
+                f"WHERE {sid_filter} AND {where} AND ts < {cut} GROUP BY ALL"
             )
-        raw = Snapshot(raw_blocks, snap.head, snap.head_may_overlap)
+            if block.meta.max_ts >= cut:
+                tail_blocks.append((block, cut))
+        sources = []
         if raw_blocks or snap.head.num_rows:
-            source = self._source(cur, raw, sids, q.start_ms // step * step, q.end_ms)
+            raw = Snapshot(raw_blocks, snap.head, snap.head_may_overlap)
+            sources.append(self._source(cur, raw, sids, q.start_ms // step * step, q.end_ms))
+        for block, cut in tail_blocks:
+            sources.append(self._source(cur, Snapshot([block], _EMPTY_HEAD, False), sids,
+                                        cut, q.end_ms))
+        for source in sources:
             parts.append(
                 f"SELECT sid, ts // {step} AS b, count(*) AS cnt, sum(value) AS sum, "
                 f"min(value) AS min, max(value) AS max FROM ({source}) s "
@@ -271,9 +283,10 @@ class QueryEngine:
         cond = self._sid_filter(cur, sids) + f" AND ts >= {start_ms}"
         if end_ms is not None:
             cond += f" AND ts <= {end_ms}"
-        cur.register("head", snap.head)
+        head = f"head_{id(snap.head)}"  # one name per table: a query may read two heads
+        cur.register(head, snap.head)
         if not snap.needs_dedupe:
-            parts = [f"SELECT sid, ts, value FROM head WHERE {cond}"]
+            parts = [f"SELECT sid, ts, value FROM {head} WHERE {cond}"]
             if snap.blocks:
                 paths = ", ".join(f"'{b.samples_path.as_posix()}'" for b in snap.blocks)
                 parts.append(
@@ -282,7 +295,7 @@ class QueryEngine:
                 )
             return " UNION ALL ".join(parts)
         # Late or duplicate samples exist: the newest generation of a (sid, ts) wins.
-        parts = [f"SELECT sid, ts, value, {2**62} AS gen FROM head WHERE {cond}"]
+        parts = [f"SELECT sid, ts, value, {2**62} AS gen FROM {head} WHERE {cond}"]
         for b in snap.blocks:
             parts.append(
                 f"SELECT sid, ts, {VALUE_SQL} AS value, {b.meta.gen} AS gen "

@@ -47,17 +47,19 @@ class Head:
         self.started_at: float | None = None
         self.min_ts = NO_TS
         self.max_ts = NO_TS
-        self.last_ts = np.full(1024, NO_TS, dtype=np.int64)
-        self.last_value = np.full(1024, np.nan, dtype=np.float64)
+        # Replaced whole (never resized in place) so readers always get a matching pair.
+        self.latest: tuple[np.ndarray, np.ndarray] = (
+            np.full(1024, NO_TS, dtype=np.int64), np.full(1024, np.nan, dtype=np.float64))
 
     def _grow(self, slots: int) -> None:
-        size = len(self.last_ts)
+        last_ts, last_value = self.latest
+        size = len(last_ts)
         while size < slots:
             size *= 2
-        if size != len(self.last_ts):
-            extra = size - len(self.last_ts)
-            self.last_ts = np.concatenate([self.last_ts, np.full(extra, NO_TS, np.int64)])
-            self.last_value = np.concatenate([self.last_value, np.full(extra, np.nan)])
+        if size != len(last_ts):
+            extra = size - len(last_ts)
+            self.latest = (np.concatenate([last_ts, np.full(extra, NO_TS, np.int64)]),
+                           np.concatenate([last_value, np.full(extra, np.nan)]))
 
     def observe(self, slots: np.ndarray, ts: np.ndarray, values: np.ndarray) -> bool:
         """Update latest values from samples; return True if any is not newer than its series."""
@@ -69,13 +71,14 @@ class Head:
         bounds = np.flatnonzero(s[1:] != s[:-1])
         firsts = np.concatenate([np.zeros(1, np.intp), bounds + 1])
         lasts = np.concatenate([bounds, np.array([len(s) - 1], np.intp)])
-        previous = self.last_ts[s[firsts]]
+        last_ts, last_value = self.latest
+        previous = last_ts[s[firsts]]
         overlaps = bool(np.any(t[firsts] <= previous)) or bool(
             np.any((s[1:] == s[:-1]) & (t[1:] == t[:-1]))
         )
-        newer = t[lasts] >= self.last_ts[s[lasts]]
-        self.last_ts[s[lasts][newer]] = t[lasts][newer]
-        self.last_value[s[lasts][newer]] = v[lasts][newer]
+        newer = t[lasts] >= last_ts[s[lasts]]
+        last_ts[s[lasts][newer]] = t[lasts][newer]
+        last_value[s[lasts][newer]] = v[lasts][newer]
         return overlaps
 
     def append(self, batch: Batch) -> None:
@@ -97,8 +100,10 @@ class Head:
     def freeze(self) -> tuple[pa.Table, bool]:
         """Move the current samples aside for a block cut; they stay visible until `release`."""
         with self._lock:
-            self._frozen, self._chunks = self._chunks, []
-            self._frozen_overlap, self.may_overlap = self.may_overlap, False
+            # Accumulate: samples of a cut that failed are still frozen and go in this one.
+            self._frozen, self._chunks = self._frozen + self._chunks, []
+            self._frozen_overlap |= self.may_overlap
+            self.may_overlap = False
             self.count, self.started_at = 0, None
             self.min_ts = self.max_ts = NO_TS
             self._table = None
@@ -108,10 +113,15 @@ class Head:
         """Forget frozen samples once their block is durable and visible."""
         with self._lock:
             self._frozen = []
+            self._frozen_overlap = False
             self._table = None
 
     def table(self) -> pa.Table:
         """All head samples (frozen included) as one table, sorted and deduplicated if needed."""
+        return self.view()[0]
+
+    def view(self) -> tuple[pa.Table, bool]:
+        """(all head samples, whether they may repeat samples in blocks), read together."""
         with self._lock:
             if self._table is None:
                 table = pa.Table.from_batches(self._frozen + self._chunks, schema=SCHEMA)
@@ -121,7 +131,7 @@ class Head:
                     )
                     table = table.take(pa.array(keep))
                 self._table = table
-            return self._table
+            return self._table, self.may_overlap or self._frozen_overlap
 
     @property
     def age_s(self) -> float:

@@ -195,7 +195,7 @@ class Store:
         )
         self._next_id += 1
         self._next_gen = max(self._next_gen, meta.gen + 1)
-        last = (self.head.last_ts[slots], self.head.last_value[slots])
+        last = self.latest(slots)
         block = write_block(self._blocks_dir, meta, sid, ts, values, series, last)
         log.info("cut block %s: %d samples, %d series, %d bytes",
                  block.path.name, meta.count, meta.series, meta.bytes)
@@ -273,8 +273,8 @@ class Store:
                 if (start_ms is None or b.meta.max_ts >= start_ms)
                 and (end_ms is None or b.meta.min_ts <= end_ms)
             ]
-            overlap = self.head.may_overlap
-            yield Snapshot(blocks, self.head.table(), overlap)
+            head, overlap = self.head.view()
+            yield Snapshot(blocks, head, overlap)
 
     @property
     def blocks(self) -> list[Block]:
@@ -282,12 +282,12 @@ class Store:
 
     def latest(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(ts, value) of the newest sample of each slot; ts is NO_TS where there is none."""
-        n = len(self.head.last_ts)
-        inside = slots < n
+        last_ts, last_value = self.head.latest
+        inside = slots < len(last_ts)
         ts = np.full(len(slots), NO_TS, np.int64)
         values = np.full(len(slots), np.nan)
-        ts[inside] = self.head.last_ts[slots[inside]]
-        values[inside] = self.head.last_value[slots[inside]]
+        ts[inside] = last_ts[slots[inside]]
+        values[inside] = last_value[slots[inside]]
         return ts, values
 
     def close(self) -> None:

@@ -117,7 +117,9 @@ class WAL:
                 self._path(number).unlink(missing_ok=True)
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def replay(self, after: int = 0) -> Iterator[tuple[list[SeriesInfo], Batch]]:
         """Yield (series definitions, batch) for every intact frame of segments > `after`."""
