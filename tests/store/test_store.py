@@ -301,17 +301,17 @@ def test_a_write_landing_while_a_query_takes_its_snapshot_is_not_double_counted(
 ) -> None:
     write(store, [("cpu", {}, 1000, 1.0), ("cpu", {}, 2000, 2.0)])
     store.cut()
-    table = store.head.table
+    view = store.head.view
     landed: list[bool] = []
 
-    def write_then_table() -> Any:
+    def write_then_view() -> Any:
         # The write lands after the snapshot started and before it read the head.
         if not landed:
             landed.append(True)
             write(store, [("cpu", {}, 2000, 20.0)])
-        return table()
+        return view()
 
-    store.head.table = write_then_table  # type: ignore[method-assign]
+    store.head.view = write_then_view  # type: ignore[method-assign]
     engine = QueryEngine(store, WIDE)
     [got] = engine.range(RangeQuery(parse_selector("cpu"), 0, 9999, 10_000, "count"))
     assert landed and got["values"] == [2.0]
