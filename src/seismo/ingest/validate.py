@@ -1,8 +1,8 @@
 """Validation of incoming samples: names, labels, values, timestamps, cardinality.
 
 Series-level checks run once per series entry (and are skipped for series already known);
-sample-level checks are numpy masks over all samples of the request at once. Good samples become a Batch;
-each bad one is counted by reason and listed (up to MAX_LISTED) with its index.
+sample-level checks are numpy masks over all samples of the request at once. Good samples
+become a Batch; each bad one is counted by reason and listed (up to MAX_LISTED) by index.
 """
 
 from __future__ import annotations
