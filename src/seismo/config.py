@@ -56,6 +56,22 @@ class Limits(BaseModel):
     max_future_s: float = Field(600.0, ge=0)
     max_points_per_query: int = Field(1_000_000, gt=0)
     max_points_per_series: int = Field(11_000, gt=0)
+    token_ingest_samples_per_s: float = Field(0.0, ge=0)
+
+
+class Stream(BaseModel):
+    """The live stream (WebSocket and SSE): buffers, per-client bounds, timers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    buffer_messages: int = Field(10_000, gt=0)
+    buffer_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    client_queue_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    max_clients: int = Field(10_000, gt=0)
+    max_message_bytes: int = Field(64 * 1024, gt=0)
+    heartbeat_s: float = Field(15.0, gt=0)
+    client_timeout_s: float = Field(60.0, gt=0)
+    stats_interval_s: float = Field(2.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -79,7 +95,10 @@ class Settings(BaseSettings):
     compaction_target_samples: int = Field(20_000_000, gt=0)
     ingest_queue_samples: int = Field(2_000_000, gt=0)
     wal_fsync: bool = True
+    insecure: bool = False
+    cors_origins: list[str] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+    stream: Stream = Field(default_factory=Stream)
 
     @field_validator("retention", "block_duration", "out_of_order_tolerance")
     @classmethod
