@@ -70,8 +70,13 @@ def serve(
     attach_workers(engine)
     typer.echo(f"seismo serving on http://{settings.host}:{settings.port} "
                f"(data in {settings.data_dir})", err=True)
+    stream = settings.stream
     uvicorn.run(create_app(engine), host=settings.host, port=settings.port,
-                log_level=settings.log_level, access_log=False)
+                log_level=settings.log_level, access_log=False,
+                # WebSocket pings find dead clients; messages between max_message_bytes
+                # and ws_max_size get an `error` reply, larger ones close the connection
+                ws_ping_interval=stream.heartbeat_s, ws_ping_timeout=stream.client_timeout_s,
+                ws_max_size=max(1 << 20, 16 * stream.max_message_bytes))
 
 
 URL_OPTION = typer.Option("--url", help="seismo server")

@@ -7,9 +7,12 @@ host collector) and runs the store's upkeep (block cuts, retention, compaction).
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from typing import Any
+
+import numpy as np
 
 from seismo import __version__
 from seismo.config import Settings
@@ -18,11 +21,21 @@ from seismo.ingest.pipeline import Ingestor
 from seismo.ingest.schema import EventIn, IngestBody
 from seismo.ingest.validate import Validator
 from seismo.query.engine import QueryEngine
+from seismo.query.selector import parse_selector
 from seismo.store import Store
+from seismo.store.batch import Batch
 from seismo.store.events import SEVERITIES, Event, EventLog
+from seismo.stream import Hub
 from seismo.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
+_HOST = socket.gethostname().replace("\\", "\\\\").replace('"', '\\"')
+HOST_SUMMARY = {  # this host's collector series shown in the `stats` snapshot
+    "cpu_percent": parse_selector(f'host_cpu_usage_percent{{host="{_HOST}",cpu="total"}}'),
+    "memory_percent": parse_selector(f'host_memory_usage_percent{{host="{_HOST}"}}'),
+    "load1": parse_selector(f'host_load1{{host="{_HOST}"}}'),
+    "disk_percent": parse_selector(f'host_disk_usage_percent{{host="{_HOST}",mount="/"}}'),
+}
 MAX_EVENT_TEXT = 4096
 
 
@@ -48,6 +61,9 @@ class Engine:
                                  max_queued_samples=settings.ingest_queue_samples)
         self.query = QueryEngine(self.store, settings.limits)
         self.events = EventLog(data_dir / "state.db")
+        self.hub = Hub(settings.stream, self.store.index)
+        self.hub.stats_extra = self.stats_snapshot
+        self.ingestor.add_listener(self._publish_samples)
         self._stop = threading.Event()
         self._upkeep: threading.Thread | None = None
         self.background: list[Any] = []  # collector, demo: objects with start() and stop()
@@ -97,6 +113,9 @@ class Engine:
         t.block_bytes.set(sum(b.meta.bytes for b in blocks))
 
     # -- samples ------------------------------------------------------------------------
+
+    def _publish_samples(self, batch: Batch) -> None:
+        self.hub.publish("samples", batch)
 
     async def ingest(self, body: IngestBody, at_ms: int | None = None) -> dict[str, Any]:
         """Validate and store samples; return once the accepted ones are durable."""
@@ -151,7 +170,25 @@ class Engine:
                                 dict(item.attributes), ts))
         stored = self.events.append(events)
         self.telemetry.events_ingested.inc(len(stored))
+        for event in stored:
+            self.hub.publish("events", event.to_dict())
         return stored
+
+    # -- stats --------------------------------------------------------------------------
+
+    def stats_snapshot(self) -> dict[str, Any]:
+        """What the `stats` topic adds to its rates: series and this host's vital signs."""
+        snapshot: dict[str, Any] = {"series": len(self.store.index),
+                                    "head_samples": self.store.head.count}
+        host: dict[str, float] = {}
+        for name, selector in HOST_SUMMARY.items():
+            slots = self.store.index.select(selector)
+            if slots:
+                _, values = self.store.latest(np.asarray(slots[:1], dtype=np.int64))
+                if np.isfinite(values[0]):
+                    host[name] = round(float(values[0]), 3)
+        snapshot["host"] = host
+        return snapshot
 
     # -- health -------------------------------------------------------------------------
 

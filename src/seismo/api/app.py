@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from seismo import __version__
 from seismo.api import errors
 from seismo.api.routes import build_router
+from seismo.api.stream import CaptureTransport, build_stream_router
 from seismo.engine import Engine
 from seismo.telemetry import Telemetry
 
@@ -69,9 +70,11 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if manage_engine:
             engine.start()
+        await engine.hub.start()
         try:
             yield
         finally:
+            await engine.hub.stop()
             if manage_engine:
                 engine.stop()
 
@@ -82,6 +85,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     app.state.engine = engine
     errors.install(app)
     app.include_router(build_router())
+    app.include_router(build_stream_router())
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -93,6 +97,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         return HTMLResponse(_LANDING)
 
     app.add_middleware(_Timing, telemetry=engine.telemetry)
+    app.add_middleware(CaptureTransport)  # outermost: it needs the server's own `send`
     return app
 
 
