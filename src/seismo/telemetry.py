@@ -36,3 +36,12 @@ class Telemetry:
         self.http_seconds = Histogram(
             "seismo_http_request_seconds", "HTTP request latency by route",
             ["method", "route", "status"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.stream_clients = Gauge(
+            "seismo_stream_clients", "Connected live-stream clients (WebSocket and SSE)",
+            registry=r)
+        self.stream_messages = Counter(
+            "seismo_stream_messages_sent", "Topic messages written to stream clients",
+            registry=r)
+        self.stream_dropped = Counter(
+            "seismo_stream_messages_dropped", "Topic messages dropped for slow clients",
+            registry=r)

@@ -68,6 +68,8 @@ class Hub:
         self._wakeup = asyncio.Event()
         self._wake_pending = False
         self._tasks: list[asyncio.Task[None]] = []
+        self.sent = 0  # topic messages written to clients
+        self._dropped_by_gone = 0
 
     # -- producers (any thread) ---------------------------------------------------------
 
@@ -116,7 +118,13 @@ class Hub:
     def detach(self, subscriber: Subscriber) -> None:
         for topic in list(subscriber.subscriptions):
             self._leave(subscriber, topic)
-        self.subscribers.pop(subscriber, None)
+        if self.subscribers.pop(subscriber, False) is None:
+            self._dropped_by_gone += subscriber.dropped
+
+    @property
+    def dropped(self) -> int:
+        """Topic messages dropped for slow clients, since start."""
+        return self._dropped_by_gone + sum(s.dropped for s in self.subscribers)
 
     async def handle(self, subscriber: Subscriber, raw: str | bytes) -> None:
         """Carry out one client message; a bad one gets an `error` message, nothing else."""
@@ -250,7 +258,7 @@ class Hub:
                     continue
                 message = Message(topic.render(entry.seq, item))
                 for i, subscriber in enumerate(list(group.subscribers)):
-                    subscriber.deliver(message)
+                    self.sent += subscriber.deliver(message)
                     if i % YIELD_EVERY == YIELD_EVERY - 1:
                         await asyncio.sleep(0)
 
