@@ -21,6 +21,7 @@ class ListSink:
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
         self.backlog = 0
+        self.aborted = False
 
     def write(self, message: Message) -> None:
         self.messages.append(json.loads(message.payload))
@@ -29,7 +30,10 @@ class ListSink:
         return self.backlog
 
     def is_closed(self) -> bool:
-        return False
+        return self.aborted
+
+    def abort(self) -> None:
+        self.aborted = True
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m["type"] == kind]
@@ -155,3 +159,22 @@ async def test_publishing_from_another_thread_reaches_subscribers(hub: Hub) -> N
     async with asyncio.timeout(5):
         while not sink.of_type("event"):
             await asyncio.sleep(0.01)
+
+
+async def test_heartbeats_go_out_and_a_client_stuck_too_long_is_cut_off() -> None:
+    hub = Hub(Stream(heartbeat_s=0.05, client_timeout_s=0.2, client_queue_bytes=1000,
+                     stats_interval_s=3600), SeriesIndex(10))
+    await hub.start()
+    try:
+        live, stuck = ListSink(), ListSink()
+        for sink in (live, stuck):
+            await hub.subscribe(hub.attach(sink), "events", {})
+        stuck.backlog = 10_000
+        hub.publish("events", {"type": "x"})
+        async with asyncio.timeout(5):
+            while not stuck.aborted or len(live.of_type("heartbeat")) < 2:
+                await asyncio.sleep(0.02)
+        assert live.of_type("heartbeat")[-1]["seqs"] == {"events": 1}
+        assert not live.aborted and not stuck.of_type("heartbeat")
+    finally:
+        await hub.stop()

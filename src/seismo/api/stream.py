@@ -57,15 +57,8 @@ def build_stream_router() -> APIRouter:
             sink = TransportSink(transport)
         else:
             sink = queue = QueueSink()
-        closers: set[asyncio.Task[None]] = set()
-
-        def close(code: int, reason: str) -> None:
-            task = asyncio.create_task(websocket.close(code, reason))
-            closers.add(task)
-            task.add_done_callback(closers.discard)
-
         try:
-            subscriber = hub.attach(sink, close)
+            subscriber = hub.attach(sink)
         except Overloaded as exc:
             await websocket.close(CLOSE_TRY_LATER, exc.message[:120])
             return
@@ -78,8 +71,6 @@ def build_stream_router() -> APIRouter:
                 text = message.get("text")
                 await hub.handle(subscriber, text if text is not None else
                                  message.get("bytes") or b"")
-        except RuntimeError:  # the server closed it (a slow client) while we were reading
-            pass
         finally:
             hub.detach(subscriber)
             if queue is not None and sender is not None:
@@ -115,7 +106,7 @@ def build_stream_router() -> APIRouter:
                     name in hub.topics[t].filters for t in topic if t in hub.topics):
                 raise InvalidInput(f"no chosen topic has a filter {name!r}", field=name)
         sink = QueueSink()
-        subscriber = hub.attach(sink, lambda code, reason: sink.close())
+        subscriber = hub.attach(sink)
         try:
             for name in dict.fromkeys(topic):
                 filters = hub.topics[name].filters if name in hub.topics else ()
@@ -170,7 +161,7 @@ class EventStream(Response):
         self.hub = hub
         self.subscriber = subscriber
         self.sink = sink
-        self.cursor = dict(cursor)
+        self.cursor = {t: seq for t, seq in cursor.items() if t in subscriber.subscriptions}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200,

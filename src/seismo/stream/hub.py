@@ -28,7 +28,6 @@ from seismo.stream.topics import Filter, RecordTopic, SamplesTopic, Topic
 
 log = logging.getLogger(__name__)
 YIELD_EVERY = 100
-CLOSE_TOO_SLOW = 1008
 
 
 def _now_ms() -> int:
@@ -105,13 +104,12 @@ class Hub:
 
     # -- clients ------------------------------------------------------------------------
 
-    def attach(self, sink: Sink, on_close: Callable[[int, str], None] | None = None
-               ) -> Subscriber:
+    def attach(self, sink: Sink) -> Subscriber:
         """A new client; Overloaded when `max_clients` are connected."""
         if len(self.subscribers) >= self.settings.max_clients:
             raise Overloaded(f"{len(self.subscribers)} stream clients connected; "
                              "the limit is stream.max_clients", retry_after_s=5.0)
-        subscriber = Subscriber(sink, self.settings.client_queue_bytes, on_close)
+        subscriber = Subscriber(sink, self.settings.client_queue_bytes)
         self.subscribers[subscriber] = None
         return subscriber
 
@@ -283,7 +281,9 @@ class Hub:
             return
         if (subscriber.lagging_since is not None
                 and now - subscriber.lagging_since > self.settings.client_timeout_s):
-            subscriber.close(CLOSE_TOO_SLOW, "client too slow: its backlog did not drain")
+            log.warning("stream client cut off: its backlog did not drain in %g s",
+                        self.settings.client_timeout_s)
+            subscriber.sink.abort()
             return
         subscriber.send_gaps(current_seq=lambda name: self.topics[name].seq)
         if beat and subscriber.sink.backlog_bytes() <= subscriber.max_backlog_bytes:

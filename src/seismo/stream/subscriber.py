@@ -24,6 +24,7 @@ class Sink(Protocol):
     def write(self, message: Message) -> None: ...
     def backlog_bytes(self) -> int: ...
     def is_closed(self) -> bool: ...
+    def abort(self) -> None: ...
 
 
 class TransportSink:
@@ -41,6 +42,10 @@ class TransportSink:
 
     def is_closed(self) -> bool:
         return self.transport.is_closing()
+
+    def abort(self) -> None:
+        """Drop the connection now: a close frame would wait behind the full buffer."""
+        self.transport.abort()
 
 
 class QueueSink:
@@ -68,6 +73,8 @@ class QueueSink:
         self.closed = True
         self._ready.set()
 
+    abort = close
+
     async def get(self) -> Message | None:
         """The next message, or None once the sink is closed."""
         while not self._items:
@@ -94,14 +101,12 @@ class Subscription:
 class Subscriber:
     """A connected client; `deliver` never blocks and never buffers past `max_backlog_bytes`."""
 
-    def __init__(self, sink: Sink, max_backlog_bytes: int,
-                 on_close: Callable[[int, str], None] | None = None) -> None:
+    def __init__(self, sink: Sink, max_backlog_bytes: int) -> None:
         self.sink = sink
         self.max_backlog_bytes = max_backlog_bytes
         self.subscriptions: dict[str, Subscription] = {}
         self.lagging_since: float | None = None
         self.dropped = 0
-        self._on_close = on_close
 
     def send(self, message: Message) -> None:
         """A reply or control message: small, always sent (it is not part of a topic)."""
@@ -140,7 +145,3 @@ class Subscriber:
                     missed=sub.lost_count, reason="slow_client"))
                 sub.lost_from, sub.lost_to, sub.lost_count = None, 0, 0
         self.lagging_since = None
-
-    def close(self, code: int, reason: str) -> None:
-        if self._on_close is not None:
-            self._on_close(code, reason)
