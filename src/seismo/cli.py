@@ -1,22 +1,25 @@
-"""The `seismo` command: serve, push, query."""
+"""The `seismo` command: serve, push, query, token."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from seismo.config import load_settings
+from seismo.config import Settings, load_settings
 from seismo.errors import SeismoError
 
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from seismo.auth import TokenStore
     from seismo.client import Client
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -28,7 +31,7 @@ def _root() -> None:
     """seismo: real-time monitoring and analytics server."""
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     """Print a one-line error and exit non-zero."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -44,24 +47,29 @@ def serve(
     no_collector: Annotated[bool, typer.Option("--no-collector", help="no host metrics")] = False,
     retention: Annotated[str | None, typer.Option(help="keep samples this long, e.g. 30d")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error")] = None,
+    insecure: Annotated[bool | None, typer.Option(
+        "--insecure", help="allow a non-loopback --host with no token (open to all)")] = None,
 ) -> None:
     """Run the seismo server."""
     import uvicorn
 
     from seismo.api.app import create_app
+    from seismo.auth import redact
     from seismo.engine import Engine
     from seismo.workers import attach_workers
 
     flags = {"host": host, "port": port, "data_dir": data_dir, "demo": demo,
              "retention": retention, "log_level": log_level,
-             "collector": False if no_collector else None}
+             "collector": False if no_collector else None, "insecure": insecure}
     try:
         settings = load_settings(config, flags)
     except SeismoError as exc:
         fail(exc.message, 2)
         return
+    _check_exposure(settings)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redact.install()
     try:
         engine = Engine(settings)
     except (SeismoError, OSError) as exc:
@@ -72,11 +80,139 @@ def serve(
                f"(data in {settings.data_dir})", err=True)
     stream = settings.stream
     uvicorn.run(create_app(engine), host=settings.host, port=settings.port,
-                log_level=settings.log_level, access_log=False,
+                log_level=settings.log_level, access_log=False, log_config=_log_config(),
                 # WebSocket pings find dead clients; messages between max_message_bytes
                 # and ws_max_size get an `error` reply, larger ones close the connection
                 ws_ping_interval=stream.heartbeat_s, ws_ping_timeout=stream.client_timeout_s,
                 ws_max_size=max(1 << 20, 16 * stream.max_message_bytes))
+
+
+def _check_exposure(settings: Settings) -> None:
+    """Refuse (exit 2) to serve beyond loopback with no token, unless --insecure."""
+    from seismo.auth import has_active_tokens, is_loopback, open_bind_problem, requires_tokens
+
+    if not requires_tokens(settings.host, settings.insecure):
+        if settings.insecure and not is_loopback(settings.host):
+            typer.echo(f"warning: --insecure: while no token exists, anyone who can reach "
+                       f"{settings.host} may read and change everything", err=True)
+        return
+    try:
+        has_tokens = has_active_tokens(settings.data_dir / "state.db")
+    except (sqlite3.Error, OSError) as exc:
+        fail(f"cannot read the tokens in {settings.data_dir}: {exc}", 2)
+    problem = open_bind_problem(settings.host, settings.insecure, has_tokens)
+    if problem is not None:
+        fail(problem, 2)
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's own logging setup, with token secrets masked on every handler."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"redact": {"()": "seismo.auth.redact.RedactSecrets"}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["redact"]
+    return config
+
+
+token_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API tokens.")
+app.add_typer(token_app, name="token")
+DATA_DIR_OPTION = typer.Option("--data-dir", help="store directory [./seismo-data]")
+CONFIG_OPTION = typer.Option("--config", help="seismo.yaml (for data_dir)")
+
+
+@token_app.callback()
+def _token_root() -> None:
+    """Create, list and revoke API tokens in the data dir, whether a server runs or not."""
+
+
+def _token_store(data_dir: Path | None, config: Path | None) -> TokenStore:
+    from seismo.auth import TokenStore
+
+    try:
+        settings = load_settings(config, {"data_dir": data_dir})
+    except SeismoError as exc:
+        fail(exc.message, 2)
+    try:
+        return TokenStore(settings.data_dir / "state.db")
+    except (sqlite3.Error, OSError) as exc:
+        fail(f"cannot open the tokens in {settings.data_dir}: {exc}")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="unique among active tokens, e.g. ci")],
+    role: Annotated[str, typer.Option(help="viewer|operator|admin")],
+    ingest_samples_per_s: Annotated[float | None, typer.Option(
+        help="this token's ingest limit [default: limits.token_ingest_samples_per_s]; "
+             "0: none")] = None,
+    data_dir: Annotated[Path | None, DATA_DIR_OPTION] = None,
+    config: Annotated[Path | None, CONFIG_OPTION] = None,
+) -> None:
+    """Create a token; print its secret (stdout, once) and what to do with it (stderr)."""
+    store = _token_store(data_dir, config)
+    try:
+        record, secret = store.create(name, role, ingest_samples_per_s)
+    except SeismoError as exc:
+        fail(exc.message, 2)
+    finally:
+        store.close()
+    typer.echo(secret)
+    typer.echo(f"created token {record.id} {record.name!r} with role {record.role}; store "
+               "the secret now, it cannot be shown again", err=True)
+
+
+@token_app.command("list")
+def token_list(
+    data_dir: Annotated[Path | None, DATA_DIR_OPTION] = None,
+    config: Annotated[Path | None, CONFIG_OPTION] = None,
+) -> None:
+    """List tokens (revoked ones too): id, name, role, created, last used, revoked."""
+    from rich.console import Console
+    from rich.table import Table
+
+    store = _token_store(data_dir, config)
+    try:
+        records = store.list()
+    finally:
+        store.close()
+    if not records:
+        typer.echo("no tokens: auth is off and the server only serves loopback")
+        return
+    table = Table()
+    for column in ("id", "name", "role", "created", "last used", "revoked"):
+        table.add_column(column, no_wrap=True)
+    for r in records:
+        table.add_row(str(r.id), r.name, str(r.role), _when(r.created_ms),
+                      _when(r.last_used_ms), _when(r.revoked_ms))
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    Console(width=160 if wide else None).print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    ref: Annotated[str, typer.Argument(metavar="ID_OR_NAME", help="token id or name")],
+    data_dir: Annotated[Path | None, DATA_DIR_OPTION] = None,
+    config: Annotated[Path | None, CONFIG_OPTION] = None,
+) -> None:
+    """Revoke a token; a running server refuses it within a second."""
+    store = _token_store(data_dir, config)
+    try:
+        record = store.revoke(ref)
+    except SeismoError as exc:
+        fail(exc.message)
+    finally:
+        store.close()
+    typer.echo(f"revoked token {record.id} {record.name!r}")
+
+
+def _when(ts_ms: int | None) -> str:
+    import datetime
+
+    if ts_ms is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(ts_ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
 
 
 URL_OPTION = typer.Option("--url", help="seismo server")
@@ -150,6 +286,39 @@ def query(
     # Piped output is not cut to 80 columns; a terminal or $COLUMNS sets the width.
     wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
     Console(width=160 if wide else None).print(table)
+
+
+@app.command()
+def tail(
+    selector: Annotated[str | None, typer.Argument(
+        help='e.g. cpu_usage{host="a"}; required for samples')] = None,
+    topic: Annotated[str, typer.Option(help="samples|events|anomalies|alerts|stats")] = "samples",
+    url: Annotated[str, URL_OPTION] = "http://127.0.0.1:8765",
+    token: Annotated[str | None, TOKEN_OPTION] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="raw JSON messages")] = False,
+    count: Annotated[int | None, typer.Option(min=1, help="exit after N messages")] = None,
+) -> None:
+    """Print the live stream: one line per sample, or per message of other topics."""
+    import asyncio
+
+    from seismo.tail import SELECTOR_TOPICS, TOPICS
+    from seismo.tail import tail as follow
+
+    if topic not in TOPICS:
+        fail(f"--topic must be one of {', '.join(TOPICS)}", 2)
+    if topic == "samples" and not selector:
+        fail("topic samples needs a SELECTOR, e.g. 'cpu_usage{host=\"a\"}'", 2)
+    if selector and topic not in SELECTOR_TOPICS:
+        fail(f"topic {topic} takes no SELECTOR", 2)
+    try:
+        asyncio.run(follow(url, token, topic, selector, as_json=as_json, count=count,
+                           out=sys.stdout, err=sys.stderr))
+    except KeyboardInterrupt:
+        return
+    except SeismoError as exc:
+        fail(exc.message)
+    except BrokenPipeError:  # `seismo tail ... | head`: the reader is gone, so are we
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _label_pair(text: str) -> tuple[str, str]:

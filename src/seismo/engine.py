@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from seismo import __version__
+from seismo.auth import Principal, RateLimiter, TokenStore
 from seismo.config import Settings
-from seismo.errors import InvalidInput
+from seismo.errors import InvalidInput, Overloaded
 from seismo.ingest.pipeline import Ingestor
 from seismo.ingest.schema import EventIn, IngestBody
 from seismo.ingest.validate import Validator
@@ -61,8 +62,11 @@ class Engine:
                                  max_queued_samples=settings.ingest_queue_samples)
         self.query = QueryEngine(self.store, settings.limits)
         self.events = EventLog(data_dir / "state.db")
+        self.tokens = TokenStore(data_dir / "state.db")
+        self.ingest_limiter = RateLimiter()  # per-token samples/s, see _check_ingest_rate
         self.hub = Hub(settings.stream, self.store.index)
         self.hub.stats_extra = self.stats_snapshot
+        self._stream_counted = (0, 0)  # hub counts already added to telemetry
         self.ingestor.add_listener(self._publish_samples)
         self._stop = threading.Event()
         self._upkeep: threading.Thread | None = None
@@ -87,6 +91,7 @@ class Engine:
         self.ingestor.stop()
         self.store.close()
         self.events.close()
+        self.tokens.close()
 
     def _run_upkeep(self) -> None:
         while not self._stop.wait(1.0):
@@ -111,18 +116,25 @@ class Engine:
         t.head_samples.set(self.store.head.count)
         t.blocks.set(len(blocks))
         t.block_bytes.set(sum(b.meta.bytes for b in blocks))
+        t.stream_clients.set(len(self.hub.subscribers))
+        sent, dropped = self.hub.sent, self.hub.dropped
+        t.stream_messages.inc(max(0, sent - self._stream_counted[0]))
+        t.stream_dropped.inc(max(0, dropped - self._stream_counted[1]))
+        self._stream_counted = (sent, dropped)
 
     # -- samples ------------------------------------------------------------------------
 
     def _publish_samples(self, batch: Batch) -> None:
         self.hub.publish("samples", batch)
 
-    async def ingest(self, body: IngestBody, at_ms: int | None = None) -> dict[str, Any]:
+    async def ingest(self, body: IngestBody, at_ms: int | None = None,
+                     principal: Principal | None = None) -> dict[str, Any]:
         """Validate and store samples; return once the accepted ones are durable."""
         at_ms = now_ms() if at_ms is None else at_ms
         if body.series is None and body.samples is None:
             raise InvalidInput("body must have 'series' (columnar) or 'samples' (rows)",
                                field="series")
+        self._check_ingest_rate(body, principal)
         prepared = self.validator.columnar(body.series or [], at_ms)
         if body.samples:
             rows = self.validator.rows(body.samples, at_ms)
@@ -135,6 +147,23 @@ class Engine:
             self.telemetry.samples_rejected.labels(reason).inc(count)
         return {"accepted": len(prepared.batch), "rejected": prepared.rejected,
                 "errors": prepared.errors}
+
+    def _check_ingest_rate(self, body: IngestBody, principal: Principal | None) -> None:
+        """Overloaded (429) when the principal's token is over its samples/s; checked before
+        validation, so a refused request stores nothing, not even a new series."""
+        if principal is None or principal.token_id is None:
+            return
+        rate = principal.ingest_samples_per_s
+        if rate is None:
+            rate = self.settings.limits.token_ingest_samples_per_s
+        if rate <= 0:
+            return
+        cost = sum(len(s.values) for s in body.series or ()) + len(body.samples or ())
+        wait_s = self.ingest_limiter.take(principal.token_id, rate, cost)
+        if wait_s > 0:
+            self.telemetry.ingest_overloaded.inc()
+            raise Overloaded(f"token {principal.name!r} is over its ingest rate of {rate:g} "
+                             f"samples/s; retry in {wait_s:.1f} s", retry_after_s=wait_s)
 
     def flush(self) -> dict[str, Any]:
         """Cut the head into a block now (before a backup, or in benchmarks)."""

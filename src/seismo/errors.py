@@ -30,6 +30,18 @@ class InvalidInput(SeismoError):
     status = 400
 
 
+class Unauthorized(SeismoError):
+    """No token, or one that is unknown, revoked or expired."""
+
+    status = 401
+
+
+class Forbidden(SeismoError):
+    """The token is valid but its role may not do this."""
+
+    status = 403
+
+
 class NotFound(SeismoError):
     status = 404
 

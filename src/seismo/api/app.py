@@ -9,13 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seismo import __version__
-from seismo.api import errors
+from seismo.api import access, errors
 from seismo.api.routes import build_router
+from seismo.api.routing import matched_route, template_of
 from seismo.api.stream import CaptureTransport, build_stream_router
+from seismo.api.tokens import build_token_router
 from seismo.engine import Engine
 from seismo.telemetry import Telemetry
 
@@ -54,13 +55,8 @@ class _Timing:
 
 
 def _route_of(scope: Scope) -> str:
-    app = scope.get("app")
-    router = getattr(app, "router", None)
-    for route in getattr(router, "routes", []):
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "other"))
-    return "unmatched"
+    route = matched_route(scope)
+    return "unmatched" if route is None else template_of(route) or "other"
 
 
 def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
@@ -86,6 +82,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     errors.install(app)
     app.include_router(build_router())
     app.include_router(build_stream_router())
+    app.include_router(build_token_router())
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -96,6 +93,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     def landing() -> HTMLResponse:
         return HTMLResponse(_LANDING)
 
+    access.install(app, engine.tokens, engine.settings)  # inside _Timing: 401s are timed
     app.add_middleware(_Timing, telemetry=engine.telemetry)
     app.add_middleware(CaptureTransport)  # outermost: it needs the server's own `send`
     return app

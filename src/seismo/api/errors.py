@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import msgspec
 from fastapi import FastAPI, Request
@@ -19,7 +20,7 @@ def install(app: FastAPI) -> None:
     async def seismo_error(request: Request, exc: SeismoError) -> JSONResponse:
         headers = {}
         if isinstance(exc, Overloaded):
-            headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
         return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(Exception)

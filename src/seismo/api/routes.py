@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from seismo.api.access import principal_of
 from seismo.api.body import read_body
 from seismo.config import parse_duration_s
 from seismo.engine import Engine, now_ms
@@ -53,7 +54,7 @@ def build_router() -> APIRouter:
         """Store samples (columnar `series` or row `samples`); replies once they are durable."""
         engine = _engine(request)
         body = await read_body(request, engine.settings.limits.max_body_bytes)
-        return await engine.ingest(decode_ingest(body))
+        return await engine.ingest(decode_ingest(body), principal=principal_of(request))
 
     @router.post("/admin/flush", tags=["admin"])
     def flush(request: Request) -> dict[str, Any]:

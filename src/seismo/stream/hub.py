@@ -122,7 +122,7 @@ class Hub:
     @property
     def dropped(self) -> int:
         """Topic messages dropped for slow clients, since start."""
-        return self._dropped_by_gone + sum(s.dropped for s in self.subscribers)
+        return self._dropped_by_gone + sum(s.dropped for s in list(self.subscribers))
 
     async def handle(self, subscriber: Subscriber, raw: str | bytes) -> None:
         """Carry out one client message; a bad one gets an `error` message, nothing else."""

@@ -1,0 +1,175 @@
+"""Access control for every HTTP and WebSocket request, in one place, from one table.
+
+A pure ASGI middleware: it finds the route a request goes to, looks up what that
+(route, method) needs in RULES, checks the bearer token, and either passes the request on
+with its principal in `scope["state"]` or answers 401/403 (a WebSocket is accepted, then
+closed with 4401/4403). A route without a rule is refused, so a new route fails closed.
+Auth is on while at least one token is active (or always, off loopback without
+`--insecure`); while it is off every request runs as the anonymous admin.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Final, Literal
+from urllib.parse import unquote_plus
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from seismo.api.routing import matched_route, template_of
+from seismo.auth import ANONYMOUS, Principal, Role, TokenStore, requires_tokens
+from seismo.config import Settings
+
+PUBLIC: Final = "public"
+WEBSOCKET: Final = "WS"  # the method of a WebSocket route in RULES
+Rule = Role | Literal["public"]
+
+# (route template, method) → the least role that may call it, or PUBLIC.
+RULES: dict[tuple[str, str], Rule] = {
+    ("/", "GET"): PUBLIC,
+    ("/docs", "GET"): PUBLIC,
+    ("/docs/oauth2-redirect", "GET"): PUBLIC,
+    ("/redoc", "GET"): PUBLIC,
+    ("/openapi.json", "GET"): PUBLIC,
+    ("/api/v1/health", "GET"): PUBLIC,
+    ("/metrics", "GET"): Role.VIEWER,
+    ("/api/v1/series", "GET"): Role.VIEWER,
+    ("/api/v1/metric_names", "GET"): Role.VIEWER,
+    ("/api/v1/query", "GET"): Role.VIEWER,
+    ("/api/v1/query_range", "GET"): Role.VIEWER,
+    ("/api/v1/events", "GET"): Role.VIEWER,
+    ("/api/v1/stream", WEBSOCKET): Role.VIEWER,
+    ("/api/v1/stream/sse", "GET"): Role.VIEWER,
+    ("/api/v1/ingest", "POST"): Role.OPERATOR,
+    ("/api/v1/events", "POST"): Role.OPERATOR,
+    ("/api/v1/admin/flush", "POST"): Role.ADMIN,
+    ("/api/v1/tokens", "GET"): Role.ADMIN,
+    ("/api/v1/tokens", "POST"): Role.ADMIN,
+    ("/api/v1/tokens/{token_id}", "DELETE"): Role.ADMIN,
+}
+
+NO_RULE = "no access rule for this route"
+CORS_HEADERS = ["Authorization", "Content-Type", "Content-Encoding", "Last-Event-ID"]
+
+
+def principal_of(connection: HTTPConnection) -> Principal | None:
+    """Whom a request runs as (None: a public route called without a valid token)."""
+    principal: Principal | None = getattr(connection.state, "principal", None)
+    return principal
+
+
+def method_of(scope: Scope) -> str:
+    """The method a request is looked up by in RULES: HEAD as GET, WebSocket as `WS`."""
+    if scope["type"] == "websocket":
+        return WEBSOCKET
+    method: str = scope["method"]
+    return "GET" if method == "HEAD" else method
+
+
+def take_token(scope: Scope) -> str | None:
+    """The request's bearer secret: `Authorization: Bearer`, else `?token=`.
+
+    `token` parameters are removed from the scope's query string, so that no later log
+    line (uvicorn's WebSocket lines print the URL) and no route ever sees them.
+    """
+    secret = None
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                secret = credentials.strip()
+            break
+    query: bytes = scope.get("query_string", b"")
+    if b"token" in query:
+        kept = []
+        for part in query.split(b"&"):
+            key, _, value = part.decode("latin-1").partition("=")
+            if unquote_plus(key) != "token":
+                kept.append(part)
+            elif secret is None and value:
+                secret = unquote_plus(value)
+        scope["query_string"] = b"&".join(kept)
+    return secret
+
+
+class AccessControl:
+    """ASGI middleware that enforces RULES; see the module docstring."""
+
+    def __init__(self, app: ASGIApp, tokens: TokenStore, *, require_tokens: bool = False,
+                 rules: Mapping[tuple[str, str], Rule] = RULES) -> None:
+        self.app = app
+        self.tokens = tokens
+        self.require_tokens = require_tokens
+        self.rules = rules
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        secret = take_token(scope)
+        route = matched_route(scope)
+        if route is None:  # the router answers 404 or 405 and reveals nothing
+            await self.app(scope, receive, send)
+            return
+        path, method = template_of(route), method_of(scope)
+        rule = self.rules.get((path or "", method))
+        if rule is None:
+            await _deny(scope, receive, send, 403, NO_RULE)
+            return
+        principal = self._principal(secret)
+        if rule != PUBLIC:
+            if principal is None:
+                reason = ("invalid or revoked token" if secret else
+                          "missing token: send Authorization: Bearer <token>")
+                await _deny(scope, receive, send, 401, reason, invalid=bool(secret))
+                return
+            if not principal.may(rule):
+                await _deny(scope, receive, send, 403,
+                            f"token {principal.name!r} has role {principal.role}; "
+                            f"{method} {path} needs {rule}")
+                return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+    def _principal(self, secret: str | None) -> Principal | None:
+        if not self.require_tokens and not self.tokens.has_active():
+            return ANONYMOUS
+        return None if secret is None else self.tokens.authenticate(secret)
+
+
+async def _deny(scope: Scope, receive: Receive, send: Send, status: int, reason: str,
+                *, invalid: bool = False) -> None:
+    if scope["type"] == "websocket":
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        # A close reason has at most 123 bytes.
+        text = reason.encode()[:123].decode(errors="ignore")
+        await send({"type": "websocket.close", "code": 4000 + status, "reason": text})
+        return
+    body = json.dumps({"error": reason}).encode()
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        challenge = 'Bearer realm="seismo"' + (', error="invalid_token"' if invalid else "")
+        headers.append((b"www-authenticate", challenge.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def install(app: FastAPI, tokens: TokenStore, settings: Settings) -> None:
+    """Access control on every route and, with `cors_origins`, CORS around it."""
+    app.add_middleware(AccessControl, tokens=tokens,
+                       require_tokens=requires_tokens(settings.host, settings.insecure))
+    if settings.cors_origins:
+        # Outside access control, so that preflights (which carry no token) are answered
+        # and 401/403 replies carry the CORS headers a browser needs to read them.
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "POST", "PUT", "DELETE"],
+                           allow_headers=CORS_HEADERS,
+                           expose_headers=["Retry-After", "WWW-Authenticate"])

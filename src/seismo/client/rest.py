@@ -1,0 +1,176 @@
+"""`Client` (blocking) and `AsyncClient` (asyncio): the same methods over `/api/v1`.
+
+Both build their requests from `calls`, and errors come back as `seismo.errors` exceptions
+carrying the server's message, so a remote server is handled like the in-process engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from seismo.client import calls
+from seismo.client.backoff import Backoff
+from seismo.client.stream import Subscription
+
+T = TypeVar("T")
+DEFAULT_URL = "http://127.0.0.1:8765"
+Reply = dict[str, Any]
+Rows = Sequence[Mapping[str, Any]]
+
+
+class Client:
+    """Talks to one server; use it as a context manager or call `close()`.
+
+    `token` is sent as `Authorization: Bearer`. Every method raises a `SeismoError`
+    subclass on failure: `InvalidInput` (400, with `field`), `Unauthorized`, `Forbidden`,
+    `NotFound`, `TooLarge`, `Overloaded` (with `retry_after_s`), `StorageUnavailable`.
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, token: str | None = None,
+                 timeout_s: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url + "/api/v1",
+                                  headers=calls.auth_headers(token), timeout=timeout_s)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def health(self) -> Reply:
+        """Status, version, uptime and the state of the store."""
+        return self._send(calls.health())
+
+    def push(self, series: Rows | None = None, samples: Rows | None = None) -> Reply:
+        """Store columnar `series` and/or row `samples`; return accepted/rejected/errors."""
+        return self._send(calls.push(series, samples))
+
+    def push_events(self, events: Mapping[str, Any] | Rows) -> Reply:
+        """Store one event (a dict) or several (a list), all or none: `{"accepted", "events"}`."""
+        return self._send(calls.push_events(events))
+
+    def query(self, selector: str, window: str = "5m") -> list[Reply]:
+        """Latest value and window stats of every series the selector matches."""
+        return self._send(calls.query(selector, window))
+
+    def query_range(self, selector: str, *, start: str | None = None, end: str | None = None,
+                    step: str | None = None, agg: str = "avg",
+                    group_by: Sequence[str] | None = None) -> Reply:
+        """Step buckets of the selected series: `{"series": [...], "step_ms": n}`."""
+        return self._send(calls.query_range(selector, start, end, step, agg, group_by))
+
+    def series(self, selector: str, limit: int = 10_000) -> list[Reply]:
+        """The series a selector matches: `[{"metric", "labels", "id"}]`."""
+        return self._send(calls.series(selector, limit))
+
+    def events(self, *, type: str | None = None, source: str | None = None,
+               start: str | None = None, end: str | None = None,
+               limit: int = 100) -> list[Reply]:
+        """Stored events, newest first."""
+        return self._send(calls.events(type, source, start, end, limit))
+
+    def _send(self, call: calls.Call[T]) -> T:
+        try:
+            response = self._http.request(call.method, call.path, params=call.params,
+                                          json=call.body)
+        except httpx.HTTPError as exc:
+            raise calls.unreachable(self.url, exc) from None
+        return call.read(calls.reply_of(response))
+
+
+class AsyncClient:
+    """`Client` for asyncio, plus `subscribe()` to the live stream; use `async with`."""
+
+    def __init__(self, url: str = DEFAULT_URL, token: str | None = None,
+                 timeout_s: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout_s = timeout_s
+        self._http = httpx.AsyncClient(base_url=self.url + "/api/v1",
+                                       headers=calls.auth_headers(token), timeout=timeout_s)
+        self._subscriptions: set[Subscription] = set()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every open subscription and the HTTP connections."""
+        for subscription in list(self._subscriptions):
+            await subscription.aclose()
+        await self._http.aclose()
+
+    async def health(self) -> Reply:
+        """Status, version, uptime and the state of the store."""
+        return await self._send(calls.health())
+
+    async def push(self, series: Rows | None = None, samples: Rows | None = None) -> Reply:
+        """Store columnar `series` and/or row `samples`; return accepted/rejected/errors."""
+        return await self._send(calls.push(series, samples))
+
+    async def push_events(self, events: Mapping[str, Any] | Rows) -> Reply:
+        """Store one event (a dict) or several (a list), all or none: `{"accepted", "events"}`."""
+        return await self._send(calls.push_events(events))
+
+    async def query(self, selector: str, window: str = "5m") -> list[Reply]:
+        """Latest value and window stats of every series the selector matches."""
+        return await self._send(calls.query(selector, window))
+
+    async def query_range(self, selector: str, *, start: str | None = None,
+                          end: str | None = None, step: str | None = None, agg: str = "avg",
+                          group_by: Sequence[str] | None = None) -> Reply:
+        """Step buckets of the selected series: `{"series": [...], "step_ms": n}`."""
+        return await self._send(calls.query_range(selector, start, end, step, agg, group_by))
+
+    async def series(self, selector: str, limit: int = 10_000) -> list[Reply]:
+        """The series a selector matches: `[{"metric", "labels", "id"}]`."""
+        return await self._send(calls.series(selector, limit))
+
+    async def events(self, *, type: str | None = None, source: str | None = None,
+                     start: str | None = None, end: str | None = None,
+                     limit: int = 100) -> list[Reply]:
+        """Stored events, newest first."""
+        return await self._send(calls.events(type, source, start, end, limit))
+
+    def subscribe(self, topic: str, *, selector: str | None = None, since: int | None = None,
+                  idle_timeout_s: float = 40.0, backoff: Backoff | None = None,
+                  on_retry: Callable[[Exception, float], None] | None = None,
+                  **filters: str | list[str]) -> Subscription:
+        """The topic's messages (and `gap`s) as an async iterator that reconnects by itself.
+
+        Filters are those of docs/stream.md (`type=`, `source=`, `severity=`, ...). After a
+        lost connection, or when nothing (not even a heartbeat) came for `idle_timeout_s`,
+        it reconnects after `backoff` (default: 0.2 s doubling up to 10 s, full jitter) and
+        resumes after the last seq it yielded. `on_retry(error, delay_s)` is called before
+        each wait. A refused subscription raises `InvalidInput` naming the field; close
+        codes 4401 and 4403 raise `Unauthorized` and `Forbidden`. Close it with `aclose()`
+        (or `async with`, or by closing the client).
+        """
+        subscription = Subscription(
+            self.url, topic, {"selector": selector, **filters}, token=self.token,
+            since=since, idle_timeout_s=idle_timeout_s, open_timeout_s=self.timeout_s,
+            backoff=backoff, on_retry=on_retry, on_close=self._subscriptions.discard)
+        self._subscriptions.add(subscription)
+        return subscription
+
+    async def _send(self, call: calls.Call[T]) -> T:
+        try:
+            response = await self._http.request(call.method, call.path, params=call.params,
+                                                json=call.body)
+        except httpx.HTTPError as exc:
+            raise calls.unreachable(self.url, exc) from None
+        return call.read(calls.reply_of(response))
+
+
