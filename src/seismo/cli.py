@@ -1,4 +1,4 @@
-"""The `seismo` command: serve, push, query, token."""
+"""The `seismo` command: serve, push, query, token, detect."""
 
 from __future__ import annotations
 
@@ -320,6 +320,43 @@ def tail(
     except BrokenPipeError:  # `seismo tail ... | head`: the reader is gone, so are we
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
+
+@app.command()
+def detect(
+    file: Annotated[Path, typer.Argument(help="CSV with columns timestamp,value")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="CSV to write [stdout]")] = None,
+    sensitivity: Annotated[float, typer.Option(help="> 1: more anomalies")] = 1.0,
+    seasonality: Annotated[str, typer.Option(help="auto|on|off")] = "auto",
+    batch_rows: Annotated[int, typer.Option(min=1, help="rows per batch")] = 100,
+) -> None:
+    """Score a timestamp,value file with the live engine's detectors; write per-row scores."""
+    import dataclasses
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from seismo.detect import DetectConfig, detect_series, read_series, write_scores
+
+    try:
+        config = dataclasses.replace(DetectConfig(), sensitivity=sensitivity,
+                                     seasonality=seasonality)  # type: ignore[arg-type]
+        data = read_series(file)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    except SeismoError as exc:
+        fail(exc.message, 2)
+    with Progress(console=Console(stderr=True), transient=True,
+                  disable=len(data.values) < 20_000) as progress:
+        task = progress.add_task(f"scoring {file.name}", total=len(data.values))
+        scores = detect_series([(data.ts, data.values)], config, batch_rows,
+                               on_batch=lambda n: progress.advance(task, n))[0]
+    try:
+        write_scores(out if out is not None else sys.stdout, data, scores)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}")
+    found = int((scores.score >= config.min_score).sum())
+    typer.echo(f"{len(data.values)} rows, {found} anomalies (score >= {config.min_score})",
+               err=True)
 
 def _label_pair(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")

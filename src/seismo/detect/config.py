@@ -1,0 +1,45 @@
+"""Detection configuration: plain data, one object per selector, chosen by the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+DETECTORS = ("mad", "seasonal", "cusum", "hst")
+
+
+@dataclass(frozen=True, slots=True)
+class DetectConfig:
+    """Which detectors run and how touchy they are; the defaults are the NAB-scored ones."""
+
+    detectors: tuple[str, ...] = DETECTORS
+    sensitivity: float = 1.0  # > 1: more anomalies (bands shrink by this factor)
+    warmup: int = 100  # samples a series needs before it may score above 0
+    seasonality: Literal["auto", "on", "off"] = "auto"
+    min_score: float = 0.5  # an anomaly is a sample scoring at least this
+    window: int = 128  # robust z-score: rolling window (samples)
+    refresh: int = 4  # robust z-score: recompute median/MAD every this many samples
+    z_half: float = 5.0  # deviation (in robust sigmas) that scores 0.5
+    cusum_k: float = 0.5  # CUSUM slack (sigmas)
+    cusum_h: float = 12.0  # CUSUM decision level (sigmas)
+    hst_trees: int = 16
+    hst_depth: int = 5
+    hst_window: int = 256
+    refractory: int = 1000  # half-life (samples) of the bar a repeat anomaly must clear
+    weights: dict[str, float] = field(default_factory=lambda: {"hst": 0.7})  # multipliers
+
+    def __post_init__(self) -> None:
+        unknown = set(self.detectors) - set(DETECTORS)
+        if unknown:
+            raise ValueError(f"unknown detector(s): {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(DETECTORS)}")
+        if not self.detectors:
+            raise ValueError("detectors must name at least one detector")
+        if self.sensitivity <= 0:
+            raise ValueError("sensitivity must be > 0")
+        if self.warmup < 0 or self.window < 8 or self.refresh < 1:
+            raise ValueError("warmup must be >= 0, window >= 8 and refresh >= 1")
+        if not 0 <= self.min_score <= 1:
+            raise ValueError("min_score must be in 0..1")
+        if self.seasonality not in ("auto", "on", "off"):
+            raise ValueError("seasonality must be auto, on or off")
