@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -74,6 +74,67 @@ class Stream(BaseModel):
     stats_interval_s: float = Field(2.0, gt=0)
 
 
+class DetectRule(BaseModel):
+    """Detection settings for the series a selector matches (first matching rule wins)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    selector: str
+    enabled: bool = True
+    detectors: list[str] | None = None
+    sensitivity: float | None = Field(None, gt=0)
+    warmup: int | None = Field(None, ge=0)
+    seasonality: Literal["auto", "on", "off"] | None = None
+    min_score: float | None = Field(None, ge=0, le=1)
+
+    @field_validator("selector")
+    @classmethod
+    def _check_selector(cls, value: str) -> str:
+        from seismo.query.selector import parse_selector
+
+        parse_selector(value)
+        return value
+
+    @field_validator("detectors")
+    @classmethod
+    def _check_detectors(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _known_detectors(value)
+
+
+class Detect(BaseModel):
+    """Anomaly detection on every series: defaults, and rules per selector."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    detectors: list[str] = Field(default_factory=lambda: ["mad", "seasonal", "cusum", "hst"])
+    sensitivity: float = Field(1.0, gt=0)
+    warmup: int = Field(100, ge=0)
+    seasonality: Literal["auto", "on", "off"] = "auto"
+    min_score: float = Field(0.5, ge=0, le=1)
+    quiet_samples: int = Field(10, gt=0)
+    queue_samples: int = Field(1_000_000, gt=0)
+    snapshot_interval_s: float = Field(60.0, gt=0)
+    rules: list[DetectRule] = Field(default_factory=list)
+
+    @field_validator("detectors")
+    @classmethod
+    def _check_detectors(cls, value: list[str]) -> list[str]:
+        return _known_detectors(value)
+
+
+def _known_detectors(names: list[str]) -> list[str]:
+    from seismo.detect.config import DETECTORS
+
+    unknown = sorted(set(names) - set(DETECTORS))
+    if unknown:
+        raise ValueError(f"unknown detector(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(DETECTORS)}")
+    if not names:
+        raise ValueError("name at least one detector")
+    return names
+
+
 class Settings(BaseSettings):
     """Every setting seismo has. See docs/configuration.md."""
 
@@ -99,6 +160,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
     stream: Stream = Field(default_factory=Stream)
+    detect: Detect = Field(default_factory=Detect)
 
     @field_validator("retention", "block_duration", "out_of_order_tolerance")
     @classmethod

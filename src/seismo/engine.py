@@ -17,13 +17,16 @@ import numpy as np
 from seismo import __version__
 from seismo.auth import Principal, RateLimiter, TokenStore
 from seismo.config import Settings
+from seismo.detect.base import KINDS
+from seismo.detect.watcher import Watcher, watch_configs
 from seismo.errors import InvalidInput, Overloaded
 from seismo.ingest.pipeline import Ingestor
 from seismo.ingest.schema import EventIn, IngestBody
 from seismo.ingest.validate import Validator
 from seismo.query.engine import QueryEngine
-from seismo.query.selector import parse_selector
+from seismo.query.selector import Selector, parse_selector
 from seismo.store import Store
+from seismo.store.anomalies import Anomaly, AnomalyLog
 from seismo.store.batch import Batch
 from seismo.store.events import SEVERITIES, Event, EventLog
 from seismo.stream import Hub
@@ -66,8 +69,18 @@ class Engine:
         self.ingest_limiter = RateLimiter()  # per-token samples/s, see _check_ingest_rate
         self.hub = Hub(settings.stream, self.store.index)
         self.hub.stats_extra = self.stats_snapshot
-        self._stream_counted = (0, 0)  # hub counts already added to telemetry
         self.ingestor.add_listener(self._publish_samples)
+        self.anomalies = AnomalyLog(data_dir / "state.db")
+        default, rules = watch_configs(settings.detect)
+        d = settings.detect
+        self.watcher = Watcher(
+            self.store.index, self.anomalies, default=default, rules=rules,
+            publish=self._publish_anomaly, state_path=data_dir / "detect" / "state.npz",
+            queue_samples=d.queue_samples, quiet_samples=d.quiet_samples,
+            snapshot_interval_s=d.snapshot_interval_s)
+        if d.enabled:
+            self.ingestor.add_listener(self.watcher.offer)
+        self._counted: dict[str, int] = {}  # running totals already added to telemetry
         self._stop = threading.Event()
         self._upkeep: threading.Thread | None = None
         self.background: list[Any] = []  # collector, demo: objects with start() and stop()
@@ -75,6 +88,8 @@ class Engine:
     # -- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.settings.detect.enabled:
+            self.watcher.start()
         self.ingestor.start()
         self._upkeep = threading.Thread(target=self._run_upkeep, name="seismo-upkeep",
                                         daemon=True)
@@ -89,9 +104,12 @@ class Engine:
         if self._upkeep is not None:
             self._upkeep.join(timeout=60)
         self.ingestor.stop()
+        if self.settings.detect.enabled:
+            self.watcher.stop()
         self.store.close()
         self.events.close()
         self.tokens.close()
+        self.anomalies.close()
 
     def _run_upkeep(self) -> None:
         while not self._stop.wait(1.0):
@@ -117,15 +135,22 @@ class Engine:
         t.blocks.set(len(blocks))
         t.block_bytes.set(sum(b.meta.bytes for b in blocks))
         t.stream_clients.set(len(self.hub.subscribers))
-        sent, dropped = self.hub.sent, self.hub.dropped
-        t.stream_messages.inc(max(0, sent - self._stream_counted[0]))
-        t.stream_dropped.inc(max(0, dropped - self._stream_counted[1]))
-        self._stream_counted = (sent, dropped)
+        w = self.watcher
+        t.anomalies_open.set(len(w.open))
+        totals = {"stream_messages": self.hub.sent, "stream_dropped": self.hub.dropped,
+                  "anomalies_opened": w.anomalies_opened, "detect_skipped": w.skipped_samples,
+                  "detect_scored": int(w.scored.sum()), "detect_flagged": int(w.flagged.sum())}
+        for name, total in totals.items():  # running totals → counter increments
+            getattr(t, name).inc(max(0, total - self._counted.get(name, 0)))
+            self._counted[name] = total
 
     # -- samples ------------------------------------------------------------------------
 
     def _publish_samples(self, batch: Batch) -> None:
         self.hub.publish("samples", batch)
+
+    def _publish_anomaly(self, anomaly: Anomaly) -> None:
+        self.hub.publish("anomalies", anomaly.to_dict())
 
     async def ingest(self, body: IngestBody, at_ms: int | None = None,
                      principal: Principal | None = None) -> dict[str, Any]:
@@ -203,12 +228,57 @@ class Engine:
             self.hub.publish("events", event.to_dict())
         return stored
 
+    # -- anomalies ----------------------------------------------------------------------
+
+    def find_anomalies(self, selector: Selector | None = None, *,
+                       kinds: list[str] | None = None, min_score: float = 0.0,
+                       start_ms: int | None = None, end_ms: int | None = None,
+                       state: str | None = None, limit: int = 100) -> list[Anomaly]:
+        """Anomalies newest first; a selector narrows them to the series it matches."""
+        unknown = sorted(set(kinds or ()) - set(KINDS[1:]))
+        if unknown:
+            raise InvalidInput(f"unknown kind {unknown[0]!r}: use {', '.join(KINDS[1:])}",
+                               field="kind")
+        if state not in (None, "open", "closed"):
+            raise InvalidInput("state must be open or closed", field="state")
+        metric = None if selector is None else selector.metric_name()
+        found: list[Anomaly] = []
+        fetch = limit if selector is None else limit * 10
+        while True:  # a selector filters after SQL: fetch more until `limit` match
+            rows = self.anomalies.query(metric=metric, kinds=kinds, min_score=min_score,
+                                        start_ms=start_ms, end_ms=end_ms, state=state,
+                                        limit=fetch)
+            found = [a for a in rows
+                     if selector is None or selector.matches(a.metric, a.labels)]
+            if len(found) >= limit or len(rows) < fetch or fetch >= 1_000_000:
+                return found[:limit]
+            fetch *= 10
+
+    def anomaly_rates(self, selector: Selector) -> dict[str, Any]:
+        """Share of scored points that were anomalous, per series and overall (since start)."""
+        slots = self.store.index.select(selector)
+        series: list[dict[str, Any]] = []
+        for slot, scored, flagged in self.watcher.rates(slots):
+            if scored:
+                info = self.store.index.info(slot)
+                series.append({"metric": info.metric, "labels": info.labels,
+                               "points": scored, "anomalous": flagged,
+                               "anomaly_rate": round(flagged / scored, 6)})
+        series.sort(key=lambda r: float(r["anomaly_rate"]), reverse=True)
+        scored = sum(int(r["points"]) for r in series)
+        flagged = sum(int(r["anomalous"]) for r in series)
+        return {"anomaly_rate": round(flagged / scored, 6) if scored else 0.0,
+                "points": scored, "anomalous": flagged, "series": series}
+
     # -- stats --------------------------------------------------------------------------
 
     def stats_snapshot(self) -> dict[str, Any]:
         """What the `stats` topic adds to its rates: series and this host's vital signs."""
-        snapshot: dict[str, Any] = {"series": len(self.store.index),
-                                    "head_samples": self.store.head.count}
+        scored, flagged = int(self.watcher.scored.sum()), int(self.watcher.flagged.sum())
+        snapshot: dict[str, Any] = {
+            "series": len(self.store.index), "head_samples": self.store.head.count,
+            "anomalies_open": len(self.watcher.open),
+            "anomaly_rate": round(flagged / scored, 6) if scored else 0.0}
         host: dict[str, float] = {}
         for name, selector in HOST_SUMMARY.items():
             slots = self.store.index.select(selector)

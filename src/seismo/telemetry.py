@@ -45,3 +45,15 @@ class Telemetry:
         self.stream_dropped = Counter(
             "seismo_stream_messages_dropped", "Topic messages dropped for slow clients",
             registry=r)
+        self.anomalies_open = Gauge(
+            "seismo_anomalies_open", "Anomalies still going on", registry=r)
+        self.anomalies_opened = Counter(
+            "seismo_anomalies_opened", "Anomalies found (one per incident)", registry=r)
+        self.detect_scored = Counter(
+            "seismo_detect_points_scored", "Samples scored by the detectors", registry=r)
+        self.detect_flagged = Counter(
+            "seismo_detect_points_anomalous", "Samples scored at or above min_score "
+            "(with points scored: the overall anomaly rate)", registry=r)
+        self.detect_skipped = Counter(
+            "seismo_detect_samples_skipped", "Samples not scored: the detection queue was "
+            "full", registry=r)

@@ -42,6 +42,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/api/v1/query", "GET"): Role.VIEWER,
     ("/api/v1/query_range", "GET"): Role.VIEWER,
     ("/api/v1/events", "GET"): Role.VIEWER,
+    ("/api/v1/anomalies", "GET"): Role.VIEWER,
+    ("/api/v1/anomalies/rates", "GET"): Role.VIEWER,
     ("/api/v1/stream", WEBSOCKET): Role.VIEWER,
     ("/api/v1/stream/sse", "GET"): Role.VIEWER,
     ("/api/v1/ingest", "POST"): Role.OPERATOR,

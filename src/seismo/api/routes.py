@@ -141,4 +141,35 @@ def build_router() -> APIRouter:
         )
         return {"events": [e.to_dict() for e in events]}
 
+    @router.get("/anomalies", tags=["anomalies"])
+    def anomalies(
+        request: Request,
+        selector: Annotated[str | None, Query(description="series selector")] = None,
+        kind: Annotated[list[str] | None, Query(description="spike, drop, level_shift, "
+                                                "trend_change, outlier, pattern_change")] = None,
+        min_score: Annotated[float, Query(ge=0, le=1)] = 0.0,
+        start: str | None = None,
+        end: str | None = None,
+        state: Annotated[str | None, Query(description="open or closed")] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    ) -> dict[str, Any]:
+        """Anomalies (one per incident, newest first) overlapping the time range."""
+        at = now_ms()
+        found = _engine(request).find_anomalies(
+            None if selector is None else parse_selector(selector), kinds=kind,
+            min_score=min_score, state=state, limit=limit,
+            start_ms=None if start is None else parse_time_ms(start, now_ms=at, default=0,
+                                                              field="start"),
+            end_ms=None if end is None else parse_time_ms(end, now_ms=at, default=at,
+                                                          field="end"))
+        return {"anomalies": [a.to_dict() for a in found]}
+
+    @router.get("/anomalies/rates", tags=["anomalies"])
+    def anomaly_rates(
+        request: Request,
+        selector: Annotated[str, Query(description="series selector")] = '{__name__=~".+"}',
+    ) -> dict[str, Any]:
+        """Share of scored points that were anomalous: overall and per series, highest first."""
+        return _engine(request).anomaly_rates(parse_selector(selector))
+
     return router

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import islice
 from typing import Any, NamedTuple
 
@@ -115,7 +115,11 @@ class FieldFilter(Filter):
 
     def select(self, item: Any) -> Any | None:
         for name, values in self.fields.items():
-            if str(item.get(name)) not in values:
+            value = item.get(name, item.get(name + "s"))  # `detector` also matches `detectors`
+            if isinstance(value, list):
+                if not any(str(v) in values for v in value):
+                    return None
+            elif str(value) not in values:
                 return None
         return item
 
@@ -204,10 +208,16 @@ class RecordTopic(Topic):
     """Records as dicts (events, anomalies, alerts); an optional selector on their series."""
 
     def __init__(self, name: str, message_type: str, *, max_messages: int, max_bytes: int,
-                 filters: tuple[str, ...] = (), by_series: bool = False) -> None:
+                 filters: tuple[str, ...] = (), by_series: bool = False,
+                 counts: Callable[[Any], int] | None = None) -> None:
         super().__init__(name, message_type, max_messages=max_messages, max_bytes=max_bytes,
                          filters=filters + (("selector",) if by_series else ()))
         self.by_series = by_series
+        self._counts = counts
+
+    def count_of(self, item: Any) -> int:
+        """How much an item adds to the topic's rate (an anomaly counts when it opens)."""
+        return 1 if self._counts is None else self._counts(item)
 
     def parse_filter(self, spec: Mapping[str, Any]) -> Filter:
         if not self.by_series or spec.get("selector") is None:
