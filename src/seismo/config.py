@@ -115,6 +115,7 @@ class Detect(BaseModel):
     quiet_samples: int = Field(10, gt=0)
     queue_samples: int = Field(1_000_000, gt=0)
     snapshot_interval_s: float = Field(60.0, gt=0)
+    band_interval_s: float = Field(60.0, ge=0)
     rules: list[DetectRule] = Field(default_factory=list)
 
     @field_validator("detectors")

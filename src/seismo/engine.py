@@ -10,6 +10,7 @@ import logging
 import socket
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,17 +19,18 @@ from seismo import __version__
 from seismo.auth import Principal, RateLimiter, TokenStore
 from seismo.config import Settings
 from seismo.detect.base import KINDS
-from seismo.detect.watcher import Watcher, watch_configs
+from seismo.detect.watcher import BAND_METRICS, Watcher, band_labels, watch_configs
 from seismo.errors import InvalidInput, Overloaded
 from seismo.ingest.pipeline import Ingestor
 from seismo.ingest.schema import EventIn, IngestBody
 from seismo.ingest.validate import Validator
-from seismo.query.engine import QueryEngine
+from seismo.query.engine import QueryEngine, RangeQuery
 from seismo.query.selector import Selector, parse_selector
 from seismo.store import Store
 from seismo.store.anomalies import Anomaly, AnomalyLog
 from seismo.store.batch import Batch
 from seismo.store.events import SEVERITIES, Event, EventLog
+from seismo.store.series import series_id
 from seismo.stream import Hub
 from seismo.telemetry import Telemetry
 
@@ -41,6 +43,16 @@ HOST_SUMMARY = {  # this host's collector series shown in the `stats` snapshot
     "disk_percent": parse_selector(f'host_disk_usage_percent{{host="{_HOST}",mount="/"}}'),
 }
 MAX_EVENT_TEXT = 4096
+MAX_BAND_SERIES = 100
+
+
+def _hold(points: dict[str, Any], at: list[int], hold_ms: int) -> list[float | None]:
+    """Band values at the times `at`: the latest band point at most `hold_ms` before each."""
+    ts = np.asarray(points["timestamps"], dtype=np.int64)
+    values = points["values"]
+    where = np.searchsorted(ts, np.asarray(at, dtype=np.int64), side="right") - 1
+    return [values[i] if i >= 0 and t - ts[i] < hold_ms else None
+            for i, t in zip(where.tolist(), at, strict=True)]
 
 
 def now_ms() -> int:
@@ -77,7 +89,8 @@ class Engine:
             self.store.index, self.anomalies, default=default, rules=rules,
             publish=self._publish_anomaly, state_path=data_dir / "detect" / "state.npz",
             queue_samples=d.queue_samples, quiet_samples=d.quiet_samples,
-            snapshot_interval_s=d.snapshot_interval_s)
+            snapshot_interval_s=d.snapshot_interval_s, band_interval_s=d.band_interval_s,
+            write_band=self.ingestor.enqueue)
         if d.enabled:
             self.ingestor.add_listener(self.watcher.offer)
         self._counted: dict[str, int] = {}  # running totals already added to telemetry
@@ -227,6 +240,37 @@ class Engine:
         for event in stored:
             self.hub.publish("events", event.to_dict())
         return stored
+
+    def query_range(self, q: RangeQuery, *, band: bool = False) -> list[dict[str, Any]]:
+        """`QueryEngine.range`, and with `band` the detectors' expected band of each series
+        (`expected`, `lower`, `upper`, aligned with `timestamps`; None where unknown)."""
+        series = self.query.range(q)
+        if not band:
+            return series
+        if q.group_by is not None:
+            raise InvalidInput("band is for single series: drop group_by", field="band")
+        if len(series) > MAX_BAND_SERIES:
+            raise InvalidInput(f"band is computed for up to {MAX_BAND_SERIES} series; "
+                               "narrow the selector", field="band")
+        index = self.store.index
+        wanted: list[int] = []
+        for s in series:
+            labels = band_labels(s["metric"], s["labels"])
+            for name in BAND_METRICS:
+                slot = index.slot_of_id(series_id(name, labels))
+                if slot is not None:
+                    wanted.append(slot)
+        found = {} if not wanted else {
+            (b["metric"], tuple(sorted(b["labels"].items()))): b
+            for b in self.query.range(replace(q, slots=tuple(wanted)))}
+        hold_ms = max(q.step_ms, int(self.settings.detect.band_interval_s * 1000))
+        for s in series:
+            key = tuple(sorted(band_labels(s["metric"], s["labels"]).items()))
+            for name, field in zip(BAND_METRICS, ("expected", "lower", "upper"), strict=True):
+                points = found.get((name, key))
+                s[field] = (_hold(points, s["timestamps"], hold_ms) if points
+                            else [None] * len(s["timestamps"]))
+        return series
 
     # -- anomalies ----------------------------------------------------------------------
 

@@ -39,6 +39,19 @@ def wait_for_anomalies(http: httpx.Client, selector: str) -> list[dict[str, obje
     raise AssertionError("no anomaly recorded")
 
 
+def wait_for_band(http: httpx.Client, spike_ms: int) -> dict[str, list[float | None]]:
+    deadline = time.monotonic() + 15
+    while True:
+        reply = http.get("/api/v1/query_range", params={
+            "selector": 'latency{host="a"}', "band": "true", "step": "60s",
+            "start": str(spike_ms - 300_000), "end": str(spike_ms + 60_000)})
+        assert reply.status_code == 200, reply.text
+        [series] = reply.json()["series"]
+        if sum(e is not None for e in series["expected"]) >= 3 or time.monotonic() > deadline:
+            return dict(series)
+        time.sleep(0.2)
+
+
 async def test_a_spike_becomes_an_anomaly_in_the_api_the_stream_and_after_restart(
         fresh_server: ServerProcess) -> None:
     fresh_server.env.update(ENV)
@@ -65,6 +78,15 @@ async def test_a_spike_becomes_an_anomaly_in_the_api_the_stream_and_after_restar
             "anomalies": []}
         rates = http.get("/api/v1/anomalies/rates", params={"selector": "latency"}).json()
         assert rates["points"] == 600 and 0 < rates["anomaly_rate"] < 0.05
+        band = wait_for_band(http, spike_ms)
+        known = [i for i, e in enumerate(band["expected"]) if e is not None]
+        assert len(known) >= 3  # one band point a minute over ~4 warmed-up minutes
+        for i in known:
+            assert band["lower"][i] <= band["expected"][i] <= band["upper"][i]
+            assert 15 < band["expected"][i] < 25  # the calm level, not the spike
+        reply = http.get("/api/v1/query_range", params={
+            "selector": "latency", "band": "true", "group_by": "host"})
+        assert reply.status_code == 400 and reply.json()["field"] == "band"
         for params, field in [({"kind": "wobble"}, "kind"), ({"state": "x"}, "state"),
                               ({"selector": "latency{"}, "selector"),
                               ({"min_score": "2"}, "min_score")]:

@@ -95,6 +95,7 @@ def build_router() -> APIRouter:
         step: Annotated[str | None, Query(description="e.g. 60, 1m; default: range/500")] = None,
         agg: Annotated[str, Query(description="|".join(AGGS))] = "avg",
         group_by: Annotated[str | None, Query(description="labels, comma-separated")] = None,
+        band: Annotated[bool, Query(description="add the detectors' expected band")] = False,
     ) -> dict[str, Any]:
         """Values of the selected series in step buckets, aggregated with `agg`."""
         at = now_ms()
@@ -105,7 +106,7 @@ def build_router() -> APIRouter:
         if group_by is not None:
             groups = tuple(name.strip() for name in group_by.split(",") if name.strip())
         q = RangeQuery(parse_selector(selector), start_ms, end_ms, step_ms, agg, groups)
-        return {"series": _engine(request).query.range(q), "step_ms": step_ms}
+        return {"series": _engine(request).query_range(q, band=band), "step_ms": step_ms}
 
     @router.post(
         "/events", tags=["events"],

@@ -25,7 +25,10 @@ class DetectConfig:
     hst_trees: int = 16
     hst_depth: int = 5
     hst_window: int = 256
-    refractory: int = 1000  # half-life (samples) of the bar a repeat anomaly must clear
+    refractory: int = 300  # half-life (samples) of the bar a repeat anomaly must clear
+    quiet: int = 100  # samples after a report >= quiet_after during which nothing is reported
+    quiet_after: float = 0.6  # a score at least this starts a quiet period
+    agreement: float = 0.25  # share of the second-strongest detector score added to the best
     weights: dict[str, float] = field(default_factory=lambda: {"hst": 0.7})  # multipliers
 
     def __post_init__(self) -> None:
@@ -41,5 +44,7 @@ class DetectConfig:
             raise ValueError("warmup must be >= 0, window >= 8 and refresh >= 1")
         if not 0 <= self.min_score <= 1:
             raise ValueError("min_score must be in 0..1")
+        if self.quiet < 0 or not 0 <= self.quiet_after <= 1 or not 0 <= self.agreement <= 1:
+            raise ValueError("quiet must be >= 0, quiet_after and agreement in 0..1")
         if self.seasonality not in ("auto", "on", "off"):
             raise ValueError("seasonality must be auto, on or off")

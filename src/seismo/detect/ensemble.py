@@ -91,7 +91,8 @@ class Ensemble:
         self.names = tuple(self.detectors)
         self.weights = np.array([self.config.weights.get(n, 1.0) for n in self.names])
         self.s = SlotState({"count": ((), np.int64, 0), "peak": ((), np.float64, 0.0),
-                            "typical": ((len(self.names),), np.float64, 0.0)})
+                            "typical": ((len(self.names),), np.float64, 0.0),
+                            "reported": ((), np.int64, -(1 << 40))})
         self.decay = 0.5 ** (1.0 / self.config.refractory) if self.config.refractory else 0.0
         ms = min(max(self.config.min_score, 0.01), 0.99)
         self.band_z = self.config.z_half * np.sqrt(ms / (1 - ms)) / self.config.sensitivity
@@ -131,6 +132,10 @@ class Ensemble:
         best = np.argmax(each, axis=1)
         rows = np.arange(len(slots))
         raw = each[rows, best]
+        if len(steps) > 1 and self.config.agreement > 0:
+            # a second detector agreeing adds evidence (a share of its score)
+            second = np.partition(each, -2, axis=1)[:, -2]
+            raw = np.minimum(raw + self.config.agreement * second, 1.0 - 1e-12)
 
         kinds = np.stack([st.kind for st in steps], axis=1)
         kind = kinds[rows, best]
@@ -140,11 +145,14 @@ class Ensemble:
             shape = (best == i_seasonal) & (each[:, i_mad] < 0.5 * raw)
             kind = np.where(shape & np.isin(kind, (SPIKE, DROP)), PATTERN_CHANGE, kind)
 
-        # one incident, one anomaly: a new report needs a score above the decaying peak
+        # one incident, one anomaly: a new report needs a score above the decaying peak,
+        # and nothing is reported for `quiet` samples after a clear anomaly
         peak = self.s["peak"][slots] * self.decay
-        fresh = raw > peak
+        reported = self.s["reported"][slots]
+        fresh = (raw > peak) & (count - reported > self.config.quiet)
         score = np.where(fresh, raw, 0.0)
         self.s["peak"][slots] = np.maximum(peak, raw)
+        self.s["reported"][slots] = np.where(score >= self.config.quiet_after, count, reported)
         self.s["count"][slots] = count + 1
 
         expected, scale = self._baseline(steps, values)
@@ -193,6 +201,10 @@ class Ensemble:
 
     def restore(self, state: dict[str, np.ndarray]) -> None:
         """Continue from a `state()` taken with the same configuration."""
+        if "ensemble.reported" not in state and "ensemble.count" in state:
+            # a snapshot from before quiet periods: no report is recent
+            state = {**state, "ensemble.reported": np.full(
+                len(state["ensemble.count"]), -(1 << 40), dtype=np.int64)}
         self.s.restore(state, "ensemble.")
         for name, detector in self.detectors.items():
             prefix = f"{name}."

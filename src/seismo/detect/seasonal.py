@@ -23,6 +23,7 @@ HISTORY_H = 336  # hourly means kept for the autocorrelation (two weeks)
 MIN_HISTORY_H = 72  # three days before the daily check, two weeks before the weekly one
 ACF_MIN = 0.3
 MIN_VISITS = 12  # samples a bucket needs before it scores
+VISITS_CAP = 30_000  # bucket visit counters saturate here (int16); only < 1 / alpha matters
 
 
 def _acf(d: np.ndarray, lag: int) -> np.ndarray:
@@ -56,16 +57,16 @@ class SeasonalEWMA(RoundDetector):
         self.sensitivity = sensitivity
         spec: Spec = {
             "day_mean": ((DAY_BUCKETS,), np.float64, 0.0),
-            "day_dev": ((DAY_BUCKETS,), np.float64, 0.0),
-            "day_n": ((DAY_BUCKETS,), np.int32, 0),
+            "day_dev": ((DAY_BUCKETS,), np.float32, 0.0),
+            "day_n": ((DAY_BUCKETS,), np.int16, 0),
             "week_mean": ((WEEK_BUCKETS,), np.float64, 0.0),
-            "week_dev": ((WEEK_BUCKETS,), np.float64, 0.0),
-            "week_n": ((WEEK_BUCKETS,), np.int32, 0),
+            "week_dev": ((WEEK_BUCKETS,), np.float32, 0.0),
+            "week_n": ((WEEK_BUCKETS,), np.int16, 0),
             "hour": ((), np.int64, -1),  # hour being accumulated
             "hour_sum": ((), np.float64, 0.0),
             "hour_n": ((), np.int64, 0),
             "history": ((HISTORY_H,), np.float32, np.nan),  # hourly means at hour % HISTORY_H
-            "history_hour": ((HISTORY_H,), np.int64, -1),
+            "history_hour": ((HISTORY_H,), np.int32, -1),  # hours since 1970
             "level": ((), np.float64, 0.0),  # slow EWMA of the value
             "spread": ((), np.float64, 0.0),  # slow EWMA of |value - level|
             "count": ((), np.int64, 0),
@@ -151,7 +152,7 @@ class SeasonalEWMA(RoundDetector):
                 bn == 0, 0.0, s[f"{prefix}_dev"][slots, bucket]
                 + rate * (np.abs(resid) - s[f"{prefix}_dev"][slots, bucket]))
             s[f"{prefix}_mean"][slots, bucket] = bm + rate * resid
-            s[f"{prefix}_n"][slots, bucket] = np.minimum(bn + 1, 1 << 30)
+            s[f"{prefix}_n"][slots, bucket] = np.minimum(bn + 1, VISITS_CAP)
         slow = np.maximum(1.0 / (count + 1.0), 0.01)
         s["spread"][slots] = spread + slow * (np.abs(values - level) - spread)
         s["level"][slots] = level + slow * (values - level)

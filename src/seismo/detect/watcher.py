@@ -26,14 +26,22 @@ import numpy as np
 from seismo.config import Detect
 from seismo.detect.config import DetectConfig
 from seismo.detect.ensemble import Ensemble, Scores
+from seismo.errors import SeismoError
 from seismo.query.selector import Selector, parse_selector
 from seismo.store.anomalies import Anomaly, AnomalyLog
 from seismo.store.batch import Batch
-from seismo.store.series import SeriesIndex
+from seismo.store.series import SeriesIndex, series_id
 
 log = logging.getLogger(__name__)
 UNWATCHED = -2
 UNKNOWN = -1
+BAND_METRICS = ("anomaly_band_expected", "anomaly_band_lower", "anomaly_band_upper")
+BAND_LABEL = "series_metric"  # band series carry the watched series' labels and this one
+
+
+def band_labels(metric: str, labels: dict[str, str]) -> dict[str, str]:
+    """The labels of a series' band series."""
+    return {**labels, BAND_LABEL: metric}
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,9 @@ class Watcher:
                  default: DetectConfig, rules: list[WatchRule] | None = None,
                  publish: Callable[[Anomaly], None] = lambda a: None,
                  state_path: Path | None = None, queue_samples: int = 1_000_000,
-                 quiet_samples: int = 10, snapshot_interval_s: float = 60.0) -> None:
+                 quiet_samples: int = 10, snapshot_interval_s: float = 60.0,
+                 band_interval_s: float = 60.0,
+                 write_band: Callable[[Batch], object] | None = None) -> None:
         self.index = index
         self.anomalies = anomalies
         self.rules = rules or []
@@ -89,6 +99,10 @@ class Watcher:
         self.queue_samples = queue_samples
         self.quiet_samples = quiet_samples
         self.snapshot_interval_s = snapshot_interval_s
+        self.band_interval_ms = int(band_interval_s * 1000)
+        self.write_band = write_band
+        self._band_due = np.zeros(0, np.int64)  # per slot: ts from which a band point is due
+        self._band_slots = np.full((0, 3), UNKNOWN, np.int64)
         self.watches: list[_Watch] = []
         for config in [default, *(r.config for r in self.rules if r.config is not None)]:
             if all(watch.config != config for watch in self.watches):
@@ -195,6 +209,38 @@ class Watcher:
             s, ts, v = slots[take], batch.ts[take], batch.values[take]
             scores = watch.ensemble.update(self._row_of_slot[s], ts, v)
             self._merge(s, ts, v, scores, watch.config.min_score)
+            if self.write_band is not None and self.band_interval_ms > 0:
+                self._band(s, ts, scores)
+
+    def _band(self, slots: np.ndarray, ts: np.ndarray, scores: Scores) -> None:
+        """Store the expected band as series, one point per series per band interval."""
+        write = self.write_band
+        assert write is not None
+        due = (ts >= self._band_due[slots]) & np.isfinite(scores.expected)
+        if not due.any():
+            return
+        idx = np.flatnonzero(due)
+        bucket = ts[idx] // self.band_interval_ms
+        _, first = np.unique(np.stack([slots[idx], bucket]), axis=1, return_index=True)
+        idx = idx[first]
+        s = slots[idx]
+        np.maximum.at(self._band_due, s, (ts[idx] // self.band_interval_ms + 1)
+                      * self.band_interval_ms)
+        for slot in np.unique(s[self._band_slots[s, 0] == UNKNOWN]).tolist():
+            info = self.index.info(slot)
+            labels = band_labels(info.metric, info.labels)
+            for k, name in enumerate(BAND_METRICS):
+                self._band_slots[slot, k] = self.index.add(
+                    series_id(name, labels), name, labels, enforce_limit=False)
+        band_slots = self._band_slots[s].T.ravel()
+        values = np.concatenate([scores.expected[idx], scores.lower[idx], scores.upper[idx]])
+        keep = np.isfinite(values)
+        batch = Batch(band_slots[keep].astype(np.int32), self.index.ids(band_slots[keep]),
+                      np.tile(ts[idx], 3)[keep], values[keep])
+        try:
+            write(batch)
+        except SeismoError as exc:  # a full ingest queue: this band point is skipped
+            log.debug("band points not stored: %s", exc)
 
     def _grow(self, size: int) -> None:
         old = len(self._watch_of_slot)
@@ -208,10 +254,16 @@ class Watcher:
         for name in ("_quiet", "scored", "flagged"):
             setattr(self, name, np.concatenate([getattr(self, name),
                                                 np.zeros(size - old, np.int64)]))
+        self._band_due = np.concatenate([self._band_due, np.zeros(size - old, np.int64)])
+        self._band_slots = np.concatenate(
+            [self._band_slots, np.full((size - old, 3), UNKNOWN, np.int64)])
 
     def _place(self, slot: int) -> None:
         """Choose a new series' configuration (first matching rule) and detector row."""
         info = self.index.info(slot)
+        if info.metric in BAND_METRICS:
+            self._watch_of_slot[slot] = UNWATCHED
+            return
         config: DetectConfig | None = self.watches[0].config
         for rule in self.rules:
             if rule.selector.matches(info.metric, info.labels):

@@ -39,6 +39,7 @@ class RangeQuery:
     step_ms: int
     agg: str = "avg"
     group_by: tuple[str, ...] | None = None
+    slots: tuple[int, ...] | None = None  # these series instead of the selector's
 
 
 class QueryEngine:
@@ -133,7 +134,8 @@ class QueryEngine:
                 f"{self.limits.max_points_per_series} points per series; increase step",
                 field="step",
             )
-        slots = np.array(self.store.index.select(q.selector), dtype=np.int64)
+        chosen = self.store.index.select(q.selector) if q.slots is None else q.slots
+        slots = np.array(chosen, dtype=np.int64)
         if len(slots) == 0:
             return []
         groups, group_labels = self._groups(slots, q.group_by)
