@@ -9,11 +9,10 @@ from __future__ import annotations
 import logging
 import math
 import random
-import threading
 import time
 
+from seismo.collector.periodic import Periodic
 from seismo.engine import Engine, now_ms
-from seismo.errors import SeismoError
 from seismo.ingest.schema import EventIn, SeriesIn
 
 log = logging.getLogger(__name__)
@@ -24,38 +23,22 @@ METERS = {"solar-1": "pv", "grid": "import", "hvac": "load"}
 DEPLOY_EVERY_S = 180.0
 
 
-class DemoWorkload:
+class DemoWorkload(Periodic):
     """Feeds sample series and events into the engine once a second."""
 
+    name = "demo workload"
+
     def __init__(self, engine: Engine, *, seed: int | None = None, interval_s: float = 1.0) -> None:
+        super().__init__(interval_s)
         self.engine = engine
-        self.interval_s = interval_s
         self.rng = random.Random(seed)
         self._requests = dict.fromkeys(((s, c) for s in SERVICES for c in STATUSES), 0.0)
         self._queue_depth = 5.0
         self._next_deploy = time.monotonic() + 30.0
         self._version = 1
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="seismo-demo", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.tick()
-            except SeismoError as exc:
-                log.warning("demo workload not stored: %s", exc.message)
-            except Exception:
-                log.exception("demo workload failed; will retry")
+    def step(self) -> None:
+        self.tick()
 
     def tick(self) -> None:
         """Ingest one second of every workload; add a deploy event when one is due."""

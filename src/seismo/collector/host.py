@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 from pathlib import Path
 
 import psutil
 
+from seismo.collector.periodic import Periodic
 from seismo.engine import Engine, now_ms
-from seismo.errors import SeismoError
 from seismo.ingest.schema import IngestBody, SeriesIn
 
 log = logging.getLogger(__name__)
@@ -38,16 +37,16 @@ def mount_of(path: Path) -> str:
     return best
 
 
-class HostCollector:
+class HostCollector(Periodic):
     """Samples the host every interval and ingests it as `host_*` and `seismo_process_*`."""
 
+    name = "host collector"
+
     def __init__(self, engine: Engine) -> None:
+        super().__init__(engine.settings.collector_interval_s)
         self.engine = engine
-        self.interval_s = engine.settings.collector_interval_s
         self.host = socket.gethostname()
         self._process = psutil.Process()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         data_dir = engine.settings.data_dir
         self.mounts = sorted({"/", mount_of(data_dir if data_dir.exists() else Path.cwd())})
 
@@ -55,23 +54,10 @@ class HostCollector:
         # The first cpu_percent call only sets the baseline and returns zeros.
         psutil.cpu_percent(interval=None, percpu=True)
         self._process.cpu_percent(interval=None)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="seismo-collector", daemon=True)
-        self._thread.start()
+        super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.collect_once()
-            except SeismoError as exc:
-                log.warning("host metrics not stored: %s", exc.message)
-            except Exception:
-                log.exception("host metrics collection failed; will retry")
+    def step(self) -> int:
+        return self.collect_once()
 
     def collect_once(self) -> int:
         """Sample the host once and ingest it; return how many samples were stored."""

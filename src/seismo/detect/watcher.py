@@ -210,13 +210,15 @@ class Watcher:
             scores = watch.ensemble.update(self._row_of_slot[s], ts, v)
             self._merge(s, ts, v, scores, watch.config.min_score)
             if self.write_band is not None and self.band_interval_ms > 0:
-                self._band(s, ts, scores)
+                self._band(s, ts, scores, watch.config.warmup)
 
-    def _band(self, slots: np.ndarray, ts: np.ndarray, scores: Scores) -> None:
-        """Store the expected band as series, one point per series per band interval."""
+    def _band(self, slots: np.ndarray, ts: np.ndarray, scores: Scores, warmup: int) -> None:
+        """Store the expected band as series, one point per series per band interval,
+        once a series is past its warm-up."""
         write = self.write_band
         assert write is not None
-        due = (ts >= self._band_due[slots]) & np.isfinite(scores.expected)
+        due = ((ts >= self._band_due[slots]) & np.isfinite(scores.expected)
+               & (self.scored[slots] >= warmup))
         if not due.any():
             return
         idx = np.flatnonzero(due)
