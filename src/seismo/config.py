@@ -107,7 +107,8 @@ class Detect(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    detectors: list[str] = Field(default_factory=lambda: ["mad", "seasonal", "cusum", "hst"])
+    detectors: list[str] = Field(
+        default_factory=lambda: ["mad", "seasonal", "cusum", "hst", "extreme"])
     sensitivity: float = Field(1.0, gt=0)
     warmup: int = Field(100, ge=0)
     seasonality: Literal["auto", "on", "off"] = "auto"

@@ -168,3 +168,25 @@ def test_scores_are_finite_and_in_unit_range(samples: list[tuple[int, int, float
         assert ((out.score >= 0) & (out.score <= 1)).all()
         assert ((out.confidence >= 0) & (out.confidence <= 1)).all()
         ts = ts + 10**6
+
+
+def test_nothing_is_reported_in_the_hold_off_after_an_anomaly() -> None:
+    rng = np.random.default_rng(3)
+    values = 50 + rng.normal(0, 1, (2, 900))
+    values[:, 500] += 12  # the anomaly
+    values[0, 540] += 40  # a bigger spike inside the hold-off: not reported
+    values[1, 700] += 40  # the same spike after it: reported
+    score, _ = _per_series(_stream(Ensemble(), values), 2)
+    holdoff = DetectConfig().holdoff
+    assert score[0, 500] >= DetectConfig().holdoff_after and score[1, 500] >= 0.6
+    assert score[0, 501:501 + holdoff].max() == 0.0
+    assert score[1, 700] >= 0.6
+
+
+def test_a_snapshot_without_hold_offs_still_loads() -> None:
+    kept = Ensemble()
+    kept.update(np.array([0, 1]), np.array([0, 0]), np.array([1.0, 2.0]))
+    old = {k: a for k, a in kept.state().items() if k != "ensemble.reported"}
+    restored = Ensemble()
+    restored.restore(old)
+    assert restored.update(np.array([0]), np.array([STEP_MS]), np.array([1.0])).score[0] == 0.0

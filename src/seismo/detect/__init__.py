@@ -8,6 +8,7 @@ from seismo.detect.base import KINDS, Detector, Step, rounds
 from seismo.detect.config import DETECTORS, DetectConfig
 from seismo.detect.cusum import Cusum
 from seismo.detect.ensemble import Ensemble, Scores
+from seismo.detect.extreme import RangeExcess
 from seismo.detect.hst import HalfSpaceTrees
 from seismo.detect.mad import RobustZ
 from seismo.detect.offline import detect_series, read_series, write_scores
@@ -21,6 +22,7 @@ __all__ = [
     "Detector",
     "Ensemble",
     "HalfSpaceTrees",
+    "RangeExcess",
     "RobustZ",
     "Scores",
     "SeasonalEWMA",

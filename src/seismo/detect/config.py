@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-DETECTORS = ("mad", "seasonal", "cusum", "hst")
+DETECTORS = ("mad", "seasonal", "cusum", "hst", "extreme")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,11 +25,15 @@ class DetectConfig:
     hst_trees: int = 16
     hst_depth: int = 5
     hst_window: int = 256
+    extreme_tol: float = 0.03  # beyond the seen range by this share of it: scores 0.5
+    extreme_half_life: int = 50_000  # samples for the seen range to shrink by half
+    extreme_noise: float = 1.25  # ... and by this many step-to-step sigmas
     refractory: int = 300  # half-life (samples) of the bar a repeat anomaly must clear
-    quiet: int = 100  # samples after a report >= quiet_after during which nothing is reported
-    quiet_after: float = 0.6  # a score at least this starts a quiet period
+    holdoff: int = 100  # samples after a report >= holdoff_after in which nothing is reported
+    holdoff_after: float = 0.6  # a score at least this starts a hold-off
     agreement: float = 0.25  # share of the second-strongest detector score added to the best
-    weights: dict[str, float] = field(default_factory=lambda: {"hst": 0.7})  # multipliers
+    weights: dict[str, float] = field(
+        default_factory=lambda: {"mad": 0.9, "seasonal": 0.8, "hst": 0.7})  # multipliers
 
     def __post_init__(self) -> None:
         unknown = set(self.detectors) - set(DETECTORS)
@@ -44,7 +48,7 @@ class DetectConfig:
             raise ValueError("warmup must be >= 0, window >= 8 and refresh >= 1")
         if not 0 <= self.min_score <= 1:
             raise ValueError("min_score must be in 0..1")
-        if self.quiet < 0 or not 0 <= self.quiet_after <= 1 or not 0 <= self.agreement <= 1:
-            raise ValueError("quiet must be >= 0, quiet_after and agreement in 0..1")
+        if self.holdoff < 0 or not 0 <= self.holdoff_after <= 1 or not 0 <= self.agreement <= 1:
+            raise ValueError("holdoff must be >= 0, holdoff_after and agreement in 0..1")
         if self.seasonality not in ("auto", "on", "off"):
             raise ValueError("seasonality must be auto, on or off")

@@ -1,10 +1,11 @@
 """The ensemble: every configured detector on every sample, combined into one anomaly score.
 
 This is what the engine runs per batch and what `seismo detect` runs over a file. The score
-of a sample is the strongest (weighted) detector score; the kind, expected value and band
-come from the detectors that fired. A series scores 0 during its warm-up, and after an
-anomaly only a stronger departure is reported again until `refractory` samples have passed
-(so one incident is one anomaly, not one per sample).
+of a sample is the strongest (weighted) detector score plus a share of the second strongest;
+the kind, expected value and band come from the detectors that fired. A series scores 0
+during its warm-up; after an anomaly nothing is reported for `holdoff` samples, and then only
+a departure stronger than the decaying peak (half-life `refractory`), so one incident is one
+anomaly, not one per sample.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from seismo.detect.base import (
 )
 from seismo.detect.config import DetectConfig
 from seismo.detect.cusum import Cusum
+from seismo.detect.extreme import RangeExcess
 from seismo.detect.hst import HalfSpaceTrees
 from seismo.detect.mad import RobustZ
 from seismo.detect.seasonal import SeasonalEWMA
@@ -79,6 +81,9 @@ def _build(config: DetectConfig) -> dict[str, RoundDetector]:
         elif name == "hst":
             made[name] = HalfSpaceTrees(config.hst_trees, config.hst_depth, config.hst_window,
                                         config.sensitivity)
+        elif name == "extreme":
+            made[name] = RangeExcess(config.extreme_tol, config.extreme_half_life,
+                                     config.extreme_noise, config.sensitivity)
     return made
 
 
@@ -89,6 +94,7 @@ class Ensemble:
         self.config = config or DetectConfig()
         self.detectors = _build(self.config)
         self.names = tuple(self.detectors)
+        self.names_array = np.array(self.names)
         self.weights = np.array([self.config.weights.get(n, 1.0) for n in self.names])
         self.s = SlotState({"count": ((), np.int64, 0), "peak": ((), np.float64, 0.0),
                             "typical": ((len(self.names),), np.float64, 0.0),
@@ -125,16 +131,20 @@ class Ensemble:
         each = self._relative(slots, count, each) * warm[:, None]
         if "seasonal" in self.detectors:
             # a seasonal series is judged against its time of day: what is normal
-            # there is normal, however far from the recent median it is
+            # there is normal, however far from the recent median it is (but a value
+            # beyond anything seen lately is news at any time of day)
             i = self.names.index("seasonal")
             active = np.isfinite(steps[i].expected)
-            each = np.where(active[:, None], np.minimum(each, each[:, i:i + 1]), each)
+            capped = active[:, None] & (self.names_array != "extreme")[None, :]
+            each = np.where(capped, np.minimum(each, each[:, i:i + 1]), each)
         best = np.argmax(each, axis=1)
         rows = np.arange(len(slots))
         raw = each[rows, best]
         if len(steps) > 1 and self.config.agreement > 0:
             # a second detector agreeing adds evidence (a share of its score)
-            second = np.partition(each, -2, axis=1)[:, -2]
+            others = each.copy()
+            others[rows, best] = 0.0
+            second = others.max(axis=1)
             raw = np.minimum(raw + self.config.agreement * second, 1.0 - 1e-12)
 
         kinds = np.stack([st.kind for st in steps], axis=1)
@@ -146,13 +156,13 @@ class Ensemble:
             kind = np.where(shape & np.isin(kind, (SPIKE, DROP)), PATTERN_CHANGE, kind)
 
         # one incident, one anomaly: a new report needs a score above the decaying peak,
-        # and nothing is reported for `quiet` samples after a clear anomaly
+        # and nothing is reported for `holdoff` samples after a clear anomaly
         peak = self.s["peak"][slots] * self.decay
         reported = self.s["reported"][slots]
-        fresh = (raw > peak) & (count - reported > self.config.quiet)
+        fresh = (raw > peak) & (count - reported > self.config.holdoff)
         score = np.where(fresh, raw, 0.0)
         self.s["peak"][slots] = np.maximum(peak, raw)
-        self.s["reported"][slots] = np.where(score >= self.config.quiet_after, count, reported)
+        self.s["reported"][slots] = np.where(score >= self.config.holdoff_after, count, reported)
         self.s["count"][slots] = count + 1
 
         expected, scale = self._baseline(steps, values)
@@ -202,7 +212,7 @@ class Ensemble:
     def restore(self, state: dict[str, np.ndarray]) -> None:
         """Continue from a `state()` taken with the same configuration."""
         if "ensemble.reported" not in state and "ensemble.count" in state:
-            # a snapshot from before quiet periods: no report is recent
+            # a snapshot from before hold-offs: no report is recent
             state = {**state, "ensemble.reported": np.full(
                 len(state["ensemble.count"]), -(1 << 40), dtype=np.int64)}
         self.s.restore(state, "ensemble.")

@@ -92,15 +92,18 @@ class HalfSpaceTrees(RoundDetector):
 
     def _leaves(self, u: np.ndarray) -> np.ndarray:
         """Leaf index (k, trees) of each sample in each tree."""
+        # flat indices into the raveled arrays: np.take is much cheaper than 2-d fancy indexing
         k = len(u)
-        tree = np.arange(self.trees)[None, :]
+        nodes = self.leaves - 1
+        tree_base = (np.arange(self.trees) * nodes)[None, :]
+        row_base = (np.arange(k) * FEATURES)[:, None]
+        feature, threshold, flat_u = self.feature.ravel(), self.threshold.ravel(), u.ravel()
         node = np.zeros((k, self.trees), dtype=np.int64)
-        rows = np.arange(k)[:, None]
         for _ in range(self.depth):
-            q = self.feature[tree, node]
-            right = u[rows, q] > self.threshold[tree, node]
+            at = tree_base + node
+            right = np.take(flat_u, row_base + np.take(feature, at)) > np.take(threshold, at)
             node = 2 * node + 1 + right
-        return node - (self.leaves - 1)
+        return node - nodes
 
     def step(self, slots: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Step:
         s = self.s
@@ -108,9 +111,10 @@ class HalfSpaceTrees(RoundDetector):
         count = s["count"][slots]
         u = self._features(slots, values)
         leaf = self._leaves(u)
-        tree = np.arange(self.trees)[None, :]
-        rows = slots[:, None]
-        mass = s["reference"][rows, tree, leaf].astype(np.float64)
+        # flat cell index (slot, tree, leaf) into the raveled (contiguous) count arrays
+        cells = ((slots[:, None] * self.trees + np.arange(self.trees)[None, :]) * self.leaves
+                 + leaf)
+        mass = np.take(s["reference"].reshape(-1), cells).astype(np.float64)
         ratio = mass.mean(axis=1) * self.leaves / self.window
         score = np.where(s["has_reference"][slots], 1.0 / (1.0 + (ratio / RATIO_HALF) ** 2), 0.0)
         level = np.abs(u[:, 0] - 0.5) > np.abs(u[:, 3] - 0.5)
@@ -120,7 +124,8 @@ class HalfSpaceTrees(RoundDetector):
         expected = np.where(count > 0, mean, values)
 
         # learn: count the sample into the latest window; a full window becomes the reference
-        s["latest"][rows, tree, leaf] += np.uint16(1)
+        latest = s["latest"].reshape(-1)  # a view: the arrays are contiguous
+        latest[cells] += np.uint16(1)  # cells are distinct: one sample per slot per round
         filled = s["filled"][slots] + 1
         full = filled >= self.window
         if full.any():
