@@ -44,7 +44,8 @@ def noise(n: int, seed: int) -> np.ndarray:
 def test_a_run_of_anomalous_points_is_one_anomaly_that_closes(log: AnomalyLog) -> None:
     index = SeriesIndex(100)
     published: list[Anomaly] = []
-    watcher = Watcher(index, log, default=CONFIG, publish=published.append, quiet_samples=5)
+    watcher = Watcher(index, log, default=CONFIG, publish=published.append, quiet_samples=5,
+                      max_rounds=100)
     values = noise(400, 1)
     values[300:304] = [90, 95, 92, 94]  # one incident, four points
     for start in range(0, 400, 25):
@@ -89,19 +90,20 @@ def test_state_survives_a_restart_even_when_slots_change(tmp_path: Path,
             watcher.process(batch_of(index, {n: v[s:s + 50] for n, v in data.items()},
                                      s * 1000))
 
-    straight = Watcher(SeriesIndex(100), AnomalyLog(tmp_path / "a.db"), default=CONFIG)
+    straight = Watcher(SeriesIndex(100), AnomalyLog(tmp_path / "a.db"), default=CONFIG,
+                       max_rounds=100)
     run(straight, straight.index, 0, 400)
     expected = straight.anomalies.query()
     assert len(expected) == 1
 
     path = tmp_path / "detect" / "state.npz"
-    first = Watcher(SeriesIndex(100), log, default=CONFIG, state_path=path)
+    first = Watcher(SeriesIndex(100), log, default=CONFIG, state_path=path, max_rounds=100)
     run(first, first.index, 0, 300)
     first.snapshot()
     reordered = SeriesIndex(100)  # after a restart series may get other slots
     for metric, host in reversed(names):
         reordered.slot_for(metric, {"host": host})
-    second = Watcher(reordered, log, default=CONFIG, state_path=path)
+    second = Watcher(reordered, log, default=CONFIG, state_path=path, max_rounds=100)
     second.restore()
     run(second, reordered, 300, 400)
     [got] = log.query()
@@ -121,3 +123,12 @@ def test_the_thread_scores_offered_batches_and_skips_past_its_queue(log: Anomaly
         assert int(watcher.scored.sum()) + watcher.skipped_samples == 160
     finally:
         watcher.stop()
+
+
+def test_a_backfill_scores_only_the_newest_points_of_each_series(log: AnomalyLog) -> None:
+    index = SeriesIndex(100)
+    watcher = Watcher(index, log, default=CONFIG, max_rounds=16)
+    watcher.process(batch_of(index, {("x", "a"): noise(1000, 1), ("x", "b"): noise(5, 2)}, 0))
+    a, b = index.slot_for("x", {"host": "a"}), index.slot_for("x", {"host": "b"})
+    assert watcher.rates([a, b]) == [(a, 16, 0), (b, 5, 0)]
+    assert watcher.skipped_samples == 1000 - 16

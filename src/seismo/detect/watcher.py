@@ -89,7 +89,7 @@ class Watcher:
                  publish: Callable[[Anomaly], None] = lambda a: None,
                  state_path: Path | None = None, queue_samples: int = 1_000_000,
                  quiet_samples: int = 10, snapshot_interval_s: float = 60.0,
-                 band_interval_s: float = 60.0,
+                 band_interval_s: float = 60.0, max_rounds: int = 16,
                  write_band: Callable[[Batch], object] | None = None) -> None:
         self.index = index
         self.anomalies = anomalies
@@ -100,6 +100,7 @@ class Watcher:
         self.quiet_samples = quiet_samples
         self.snapshot_interval_s = snapshot_interval_s
         self.band_interval_ms = int(band_interval_s * 1000)
+        self.max_rounds = max_rounds
         self.write_band = write_band
         self._band_due = np.zeros(0, np.int64)  # per slot: ts from which a band point is due
         self._band_slots = np.full((0, 3), UNKNOWN, np.int64)
@@ -196,6 +197,7 @@ class Watcher:
         """Score a batch and update the anomaly records (on the detection thread)."""
         if len(batch) == 0:
             return
+        batch = self._newest(batch)
         slots = batch.slots.astype(np.int64)
         self._grow(int(slots.max()) + 1)
         new = np.unique(slots[self._watch_of_slot[slots] == UNKNOWN])
@@ -243,6 +245,20 @@ class Watcher:
             write(batch)
         except SeismoError as exc:  # a full ingest queue: this band point is skipped
             log.debug("band points not stored: %s", exc)
+
+    def _newest(self, batch: Batch) -> Batch:
+        """At most `max_rounds` newest points per series: detectors work one round per point
+        of a series, so a backfill of thousands of points would hold the thread for long."""
+        _, inverse, counts = np.unique(batch.slots, return_inverse=True, return_counts=True)
+        if counts.max() <= self.max_rounds:
+            return batch
+        order = np.argsort(inverse, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rank = np.empty(len(order), np.int64)
+        rank[order] = np.arange(len(order)) - starts[inverse[order]]
+        keep = rank >= counts[inverse] - self.max_rounds
+        self.skipped_samples += int(len(keep) - keep.sum())
+        return Batch(batch.slots[keep], batch.sids[keep], batch.ts[keep], batch.values[keep])
 
     def _grow(self, size: int) -> None:
         old = len(self._watch_of_slot)
