@@ -40,6 +40,7 @@ bench: $(VENV)/.installed-test
 	@command -v victoria-metrics >/dev/null || (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq victoria-metrics)
 	$(BIN)/python bench/ingest.py $(ARGS)
+	$(BIN)/python bench/fanout.py $(FANOUT_ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -117,7 +117,8 @@ class Detect(BaseModel):
     queue_samples: int = Field(1_000_000, gt=0)
     snapshot_interval_s: float = Field(60.0, gt=0)
     band_interval_s: float = Field(60.0, ge=0)
-    max_points_per_batch: int = Field(16, gt=0)
+    max_points_per_batch: int = Field(1000, gt=0)
+    max_cpu_share: float = Field(0.5, gt=0, le=1)
     rules: list[DetectRule] = Field(default_factory=list)
 
     @field_validator("detectors")

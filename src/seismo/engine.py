@@ -90,7 +90,8 @@ class Engine:
             publish=self._publish_anomaly, state_path=data_dir / "detect" / "state.npz",
             queue_samples=d.queue_samples, quiet_samples=d.quiet_samples,
             snapshot_interval_s=d.snapshot_interval_s, band_interval_s=d.band_interval_s,
-            write_band=self.ingestor.enqueue, max_rounds=d.max_points_per_batch)
+            write_band=self.ingestor.enqueue, max_rounds=d.max_points_per_batch,
+            max_cpu_share=d.max_cpu_share)
         if d.enabled:
             self.ingestor.add_listener(self.watcher.offer)
         self._counted: dict[str, int] = {}  # running totals already added to telemetry

@@ -13,6 +13,7 @@ from seismo.config import Stream
 from seismo.store.batch import Batch
 from seismo.store.series import SeriesIndex
 from seismo.stream import Hub, Message
+from seismo.stream.message import Bundle
 
 
 class ListSink:
@@ -25,6 +26,10 @@ class ListSink:
 
     def write(self, message: Message) -> None:
         self.messages.append(json.loads(message.payload))
+
+    def write_bundle(self, bundle: Bundle) -> None:
+        for message in bundle.messages:
+            self.write(message)
 
     def backlog_bytes(self) -> int:
         return self.backlog
@@ -178,3 +183,20 @@ async def test_heartbeats_go_out_and_a_client_stuck_too_long_is_cut_off() -> Non
         assert not live.aborted and not stuck.of_type("heartbeat")
     finally:
         await hub.stop()
+
+
+async def test_messages_that_piled_up_go_to_a_client_in_one_write(hub: Hub) -> None:
+    writes: list[bytes] = []
+
+    class Transportish(ListSink):
+        def write_bundle(self, bundle: Bundle) -> None:
+            writes.append(bundle.frame)
+            super().write_bundle(bundle)
+
+    sink = Transportish()
+    await hub.subscribe(hub.attach(sink), "events", {})
+    for i in range(3):  # published while the fan-out task is not running
+        hub.publish("events", {"type": "x", "n": i})
+    await settle()
+    assert [m["seq"] for m in sink.of_type("event")] == [1, 2, 3]
+    assert len(writes) == 1 and writes[0].count(b"\x81") >= 3

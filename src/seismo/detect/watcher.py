@@ -89,7 +89,8 @@ class Watcher:
                  publish: Callable[[Anomaly], None] = lambda a: None,
                  state_path: Path | None = None, queue_samples: int = 1_000_000,
                  quiet_samples: int = 10, snapshot_interval_s: float = 60.0,
-                 band_interval_s: float = 60.0, max_rounds: int = 16,
+                 band_interval_s: float = 60.0, max_rounds: int = 1000,
+                 max_cpu_share: float = 0.5,
                  write_band: Callable[[Batch], object] | None = None) -> None:
         self.index = index
         self.anomalies = anomalies
@@ -101,6 +102,8 @@ class Watcher:
         self.snapshot_interval_s = snapshot_interval_s
         self.band_interval_ms = int(band_interval_s * 1000)
         self.max_rounds = max_rounds
+        self.max_cpu_share = max_cpu_share
+        self._rest = threading.Event()  # set on stop: no more resting
         self.write_band = write_band
         self._band_due = np.zeros(0, np.int64)  # per slot: ts from which a band point is due
         self._band_slots = np.full((0, 3), UNKNOWN, np.int64)
@@ -139,11 +142,13 @@ class Watcher:
 
     def start(self) -> None:
         self.restore()
+        self._rest.clear()
         self._running = True
         self._thread = threading.Thread(target=self._run, name="seismo-detect", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        self._rest.set()
         with self._cond:
             self._running = False
             self._cond.notify()
@@ -164,6 +169,7 @@ class Watcher:
                 self._queue.clear()
                 self._queued = 0
                 self._busy = bool(batches)
+            started = time.perf_counter()
             try:
                 if batches:
                     self.process(Batch.concat(batches))
@@ -173,6 +179,11 @@ class Watcher:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+            # Scoring holds the GIL; resting in proportion keeps ingest and the stream fed.
+            # Batches that arrive meanwhile are merged (fewer, larger rounds) or skipped.
+            busy_s = time.perf_counter() - started
+            if batches and self.max_cpu_share < 1:
+                self._rest.wait(busy_s * (1 / self.max_cpu_share - 1))
             if time.monotonic() >= next_snapshot:
                 next_snapshot = time.monotonic() + self.snapshot_interval_s
                 try:

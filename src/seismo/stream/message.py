@@ -59,3 +59,20 @@ class Message:
 
     def __len__(self) -> int:
         return len(self.payload)
+
+
+class Bundle:
+    """Messages of one topic, in seq order, that go to a client together: one write."""
+
+    __slots__ = ("_frame", "messages")
+
+    def __init__(self, messages: list[Message]) -> None:
+        self.messages = messages
+        self._frame: bytes | None = None
+
+    @property
+    def frame(self) -> bytes:
+        """Every message's WebSocket frame, back to back (built once for all clients)."""
+        if self._frame is None:
+            self._frame = b"".join(m.frame for m in self.messages)
+        return self._frame

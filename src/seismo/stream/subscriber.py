@@ -16,12 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from seismo.stream.message import Message
+from seismo.stream.message import Bundle, Message
 from seismo.stream.topics import Filter
 
 
 class Sink(Protocol):
     def write(self, message: Message) -> None: ...
+    def write_bundle(self, bundle: Bundle) -> None: ...
     def backlog_bytes(self) -> int: ...
     def is_closed(self) -> bool: ...
     def abort(self) -> None: ...
@@ -36,6 +37,10 @@ class TransportSink:
     def write(self, message: Message) -> None:
         if not self.transport.is_closing():
             self.transport.write(message.frame)
+
+    def write_bundle(self, bundle: Bundle) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(bundle.frame)
 
     def backlog_bytes(self) -> int:
         return self.transport.get_write_buffer_size()
@@ -62,6 +67,10 @@ class QueueSink:
             self._items.append(message)
             self._bytes += len(message)
             self._ready.set()
+
+    def write_bundle(self, bundle: Bundle) -> None:
+        for message in bundle.messages:
+            self.write(message)
 
     def backlog_bytes(self) -> int:
         return self._bytes
@@ -112,26 +121,36 @@ class Subscriber:
         """A reply or control message: small, always sent (it is not part of a topic)."""
         self.sink.write(message)
 
-    def deliver(self, message: Message, *, replay: bool = False) -> bool:
-        """Send a topic message if subscribed and not yet sent; drop it if the client lags."""
-        assert message.topic is not None and message.seq is not None
-        sub = self.subscriptions.get(message.topic)
-        if sub is None or message.seq <= sub.last_seq or (sub.replaying and not replay):
-            return False
-        sub.last_seq = message.seq
+    def deliver(self, bundle: Bundle, *, replay: bool = False) -> int:
+        """Send a topic's messages this client has not had, in one write; drop them if the
+        client lags. Returns how many were sent."""
+        first = bundle.messages[0]
+        assert first.topic is not None and first.seq is not None
+        sub = self.subscriptions.get(first.topic)
+        if sub is None or (sub.replaying and not replay):
+            return 0
+        fresh = bundle
+        if first.seq <= sub.last_seq:  # part of it went out already (a replay overlapped)
+            fresh = Bundle([m for m in bundle.messages if m.seq is not None
+                            and m.seq > sub.last_seq])
+            if not fresh.messages:
+                return 0
+        last = fresh.messages[-1].seq
+        assert last is not None
+        sub.last_seq = last
         if self.sink.backlog_bytes() > self.max_backlog_bytes:
             if sub.lost_from is None:
-                sub.lost_from = message.seq
-            sub.lost_to = message.seq
-            sub.lost_count += 1
-            self.dropped += 1
+                sub.lost_from = fresh.messages[0].seq
+            sub.lost_to = last
+            sub.lost_count += len(fresh.messages)
+            self.dropped += len(fresh.messages)
             if self.lagging_since is None:
                 self.lagging_since = time.monotonic()
-            return False
+            return 0
         if self.lagging_since is not None:
             self.send_gaps()
-        self.sink.write(message)
-        return True
+        self.sink.write_bundle(fresh)
+        return len(fresh.messages)
 
     def send_gaps(self, *, current_seq: Callable[[str], int] | None = None) -> None:
         """Once the backlog has drained below half the limit, tell the client what it lost."""
