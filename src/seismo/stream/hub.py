@@ -1,10 +1,10 @@
 """The stream hub: topics in, subscribers out; the one place that fans messages out.
 
-Producers (the ingest writer thread, the event log, later detectors and the alert
+Producers (the ingest writer thread, the event log, the detectors, later the alert
 manager) call `publish` from any thread. One fan-out task on the event loop takes new
 entries in seq order, renders each once per distinct filter and writes the same bytes
-to every subscriber of that filter, yielding every 100 clients so new connections and
-requests are still served.
+to every subscriber of that filter — entries that piled up meanwhile together, in one
+write — yielding every 100 clients so new connections and requests are still served.
 """
 
 from __future__ import annotations
