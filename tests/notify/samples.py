@@ -8,7 +8,7 @@ from typing import Any
 
 from seismo.notify import Alert, Notification, Reason
 
-FORMATS = Path(__file__).resolve().parents[3] / "shared" / "formats"
+FORMATS = Path(__file__).resolve().parent / "formats"  # copied from ../shared/formats
 STARTS_MS = 1795421405508  # 2026-11-23T08:10:05.508Z
 LABELS = {
     "alertname": "BenchHigh",
