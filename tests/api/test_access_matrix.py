@@ -154,6 +154,10 @@ def test_the_openapi_document_lists_the_token_routes(
     secured: tuple[ServerProcess, dict[str, str]], tmp_path: Path,
 ) -> None:
     srv, _ = secured
-    paths = httpx.get(srv.url + "/openapi.json", timeout=10).json()["paths"]
+    document = httpx.get(srv.url + "/openapi.json", timeout=10).json()
+    paths = document["paths"]
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert document["security"] == [{"bearer": []}]
+    assert "/api/v1/query_range" in paths  # routes of included routers are all there
     assert {"get", "post"} <= set(paths["/api/v1/tokens"])
     assert "delete" in paths["/api/v1/tokens/{token_id}"]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, Response
@@ -59,6 +60,20 @@ def _route_of(scope: Scope) -> str:
     return "unmatched" if route is None else template_of(route) or "other"
 
 
+def _with_bearer(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """FastAPI's OpenAPI document plus the bearer token scheme (the Authorize button)."""
+
+    def document() -> dict[str, Any]:
+        schema = openapi()
+        schema.setdefault("components", {}).setdefault("securitySchemes", {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "a token from `seismo token create` (docs/security.md)"}})
+        schema.setdefault("security", [{"bearer": []}])
+        return schema
+
+    return document
+
+
 def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     """The seismo app; with `manage_engine`, it starts and stops the engine with itself."""
 
@@ -79,6 +94,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         description="Real-time monitoring and analytics: ingest, store, query, watch.",
     )
     app.state.engine = engine
+    app.openapi = _with_bearer(app.openapi)  # type: ignore[method-assign]
     errors.install(app)
     app.include_router(build_router())
     app.include_router(build_stream_router())
