@@ -27,6 +27,16 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
+def _time_range(start: str | None, end: str | None, at_ms: int) -> dict[str, int | None]:
+    """`start_ms`/`end_ms` filters; an absent one is no bound."""
+    return {
+        "start_ms": None if start is None else parse_time_ms(start, now_ms=at_ms, default=0,
+                                                             field="start"),
+        "end_ms": None if end is None else parse_time_ms(end, now_ms=at_ms, default=at_ms,
+                                                         field="end"),
+    }
+
+
 def _window_s(text: str) -> float:
     try:
         window = parse_duration_s(text)
@@ -131,13 +141,9 @@ def build_router() -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     ) -> dict[str, Any]:
         """Events, newest first, filtered by type, source and time range."""
-        at = now_ms()
         events = _engine(request).events.query(
             type=type, source=source,
-            start_ms=None if start is None else parse_time_ms(start, now_ms=at, default=0,
-                                                              field="start"),
-            end_ms=None if end is None else parse_time_ms(end, now_ms=at, default=at,
-                                                          field="end"),
+            **_time_range(start, end, now_ms()),
             limit=limit,
         )
         return {"events": [e.to_dict() for e in events]}
@@ -155,14 +161,10 @@ def build_router() -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     ) -> dict[str, Any]:
         """Anomalies (one per incident, newest first) overlapping the time range."""
-        at = now_ms()
         found = _engine(request).find_anomalies(
             None if selector is None else parse_selector(selector), kinds=kind,
             min_score=min_score, state=state, limit=limit,
-            start_ms=None if start is None else parse_time_ms(start, now_ms=at, default=0,
-                                                              field="start"),
-            end_ms=None if end is None else parse_time_ms(end, now_ms=at, default=at,
-                                                          field="end"))
+            **_time_range(start, end, now_ms()))
         return {"anomalies": [a.to_dict() for a in found]}
 
     @router.get("/anomalies/rates", tags=["anomalies"])

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from seismo.errors import InvalidInput
-from seismo.query.selector import Selector, SelectorError, parse_selector
+from seismo.query.selector import Selector, parse_selector
 from seismo.store.batch import Batch
 from seismo.store.series import SeriesIndex
 from seismo.stream.message import encode
@@ -80,6 +80,9 @@ class Topic:
 
     def parse_filter(self, spec: Mapping[str, Any]) -> Filter:
         """A filter from the fields of a subscribe request; InvalidInput names a bad field."""
+        return self._fields(spec)
+
+    def _fields(self, spec: Mapping[str, Any]) -> FieldFilter:
         fields: dict[str, frozenset[str]] = {}
         for name, value in spec.items():
             if name not in self.filters:
@@ -175,11 +178,7 @@ class SamplesTopic(Topic):
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput("topic 'samples' needs a series selector, e.g. "
                                "cpu_usage{host=\"a\"}", field="selector")
-        try:
-            selector = parse_selector(text)
-        except SelectorError as exc:
-            raise InvalidInput(str(exc), field="selector") from None
-        return SeriesFilter(selector, self.index, text.strip())
+        return SeriesFilter(parse_selector(text), self.index, text.strip())
 
     def render(self, seq: int, item: Any) -> dict[str, Any]:
         batch: Batch = item
@@ -220,18 +219,15 @@ class RecordTopic(Topic):
         return 1 if self._counts is None else self._counts(item)
 
     def parse_filter(self, spec: Mapping[str, Any]) -> Filter:
-        if not self.by_series or spec.get("selector") is None:
-            return super().parse_filter({k: v for k, v in spec.items() if k != "selector"}
-                                        if self.by_series else spec)
-        text = spec["selector"]
-        if not isinstance(text, str):
+        if not self.by_series:
+            return self._fields(spec)
+        text = spec.get("selector")
+        if text is not None and not isinstance(text, str):
             raise InvalidInput("selector must be a string", field="selector")
-        try:
-            selector = parse_selector(text)
-        except SelectorError as exc:
-            raise InvalidInput(str(exc), field="selector") from None
-        fields = super().parse_filter({k: v for k, v in spec.items() if k != "selector"})
-        assert isinstance(fields, FieldFilter)
+        selector = None if text is None else parse_selector(text)  # errors name `selector`
+        fields = self._fields({k: v for k, v in spec.items() if k != "selector"})
+        if selector is None or text is None:
+            return fields
         return RecordSeriesFilter(selector, fields, text.strip())
 
 
