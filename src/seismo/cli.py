@@ -573,5 +573,13 @@ def main() -> None:
         sys.exit(130)
 
 
+# Registered last: these command modules import the options and helpers above.
+from seismo.alert_cli import alerts_app, silence_app  # noqa: E402
+
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(silence_app, name="silence")
+
+
 if __name__ == "__main__":
     main()
+

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -139,6 +139,42 @@ def _known_detectors(names: list[str]) -> list[str]:
     return names
 
 
+class Alerting(BaseModel):
+    """Rule evaluation, the alert manager and the notification outbox."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    rule_files: list[Path] = Field(default_factory=list)
+    reload_interval_s: float = Field(1.0, gt=0)
+    tick_s: float = Field(0.1, gt=0, le=60)
+    queue_samples: int = Field(1_000_000, gt=0)
+    max_active_alerts: int = Field(100_000, gt=0)
+    default_channels: list[str] = Field(default_factory=list)
+    external_url: str = ""
+    correlation_window: str = "5m"
+    outbox_max_attempts: int = Field(12, gt=0)
+    outbox_backoff_max_s: float = Field(300.0, gt=0)
+    outbox_workers: int = Field(4, gt=0, le=64)
+
+    @field_validator("correlation_window")
+    @classmethod
+    def _check_window(cls, value: str) -> str:
+        parse_duration_s(value)
+        return value
+
+
+def _checked(parse: Callable[[], Any]) -> None:
+    """Run a parser of ours, turning its InvalidInput into the ValueError pydantic reports."""
+    from seismo.errors import InvalidInput
+
+    try:
+        parse()
+    except InvalidInput as exc:
+        where = f"{exc.field}: " if exc.field else ""
+        raise ValueError(where + exc.message) from None
+
+
 class Settings(BaseSettings):
     """Every setting seismo has. See docs/configuration.md."""
 
@@ -165,6 +201,43 @@ class Settings(BaseSettings):
     limits: Limits = Field(default_factory=Limits)
     stream: Stream = Field(default_factory=Stream)
     detect: Detect = Field(default_factory=Detect)
+    alerting: Alerting = Field(default_factory=Alerting)
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+    channels: list[dict[str, Any]] = Field(default_factory=list)
+    routes: list[dict[str, Any]] = Field(default_factory=list)
+    inhibit_rules: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _check_rules(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from seismo.alerting.rules import parse_rules
+
+        _checked(lambda: parse_rules(value, field_name="rules"))
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _check_channels(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from seismo.notify.config import parse_channels
+
+        _checked(lambda: parse_channels(value))
+        return value
+
+    @field_validator("routes")
+    @classmethod
+    def _check_routes(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from seismo.alerting.routes import parse_routes
+
+        _checked(lambda: parse_routes(value, field="routes"))
+        return value
+
+    @field_validator("inhibit_rules")
+    @classmethod
+    def _check_inhibit(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from seismo.alerting.routes import parse_inhibit_rules
+
+        _checked(lambda: parse_inhibit_rules(value, field="inhibit_rules"))
+        return value
 
     @field_validator("retention", "block_duration", "out_of_order_tolerance")
     @classmethod

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from seismo import __version__
+from seismo.alerting.service import AlertService
 from seismo.auth import Principal, RateLimiter, TokenStore
 from seismo.config import Settings
 from seismo.detect.base import KINDS
@@ -94,6 +95,10 @@ class Engine:
             max_cpu_share=d.max_cpu_share)
         if d.enabled:
             self.ingestor.add_listener(self.watcher.offer)
+        self.alerting = AlertService(settings, self.store.index, lambda: self.store.head.latest,
+                                     self.hub.publish)
+        if settings.alerting.enabled:
+            self.ingestor.add_listener(self.alerting.offer)
         self._counted: dict[str, int] = {}  # running totals already added to telemetry
         self._stop = threading.Event()
         self._upkeep: threading.Thread | None = None
@@ -102,6 +107,8 @@ class Engine:
     # -- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.settings.alerting.enabled:
+            self.alerting.start()
         if self.settings.detect.enabled:
             self.watcher.start()
         self.ingestor.start()
@@ -120,6 +127,8 @@ class Engine:
         self.ingestor.stop()
         if self.settings.detect.enabled:
             self.watcher.stop()
+        if self.settings.alerting.enabled:
+            self.alerting.stop()
         self.store.close()
         self.events.close()
         self.tokens.close()
@@ -165,6 +174,8 @@ class Engine:
 
     def _publish_anomaly(self, anomaly: Anomaly) -> None:
         self.hub.publish("anomalies", anomaly.to_dict())
+        if self.settings.alerting.enabled:
+            self.alerting.offer_anomaly(anomaly)
 
     async def ingest(self, body: IngestBody, at_ms: int | None = None,
                      principal: Principal | None = None) -> dict[str, Any]:

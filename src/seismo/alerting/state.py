@@ -8,14 +8,13 @@ notifies from the transitions.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from seismo.errors import InvalidInput
+from seismo.notify.message import fingerprint_of
 
 MAX_COMMENT_CHARS = 4096
 MAX_BY_CHARS = 256
@@ -42,13 +41,15 @@ ACTIVE = frozenset({AlertState.PENDING, AlertState.FIRING, AlertState.ACKNOWLEDG
 
 
 def fingerprint(rule: str, labels: Mapping[str, str]) -> str:
-    """Stable id of an alert: 16 hex digits of blake2b over the rule name and sorted labels.
+    """Stable id of an alert: Alertmanager's fingerprint of its labels with `alertname`.
+
+    The same 16 hex digits Alertmanager computes for these labels, so an alert forwarded
+    to it or sent in a webhook keeps one id everywhere.
 
     >>> fingerprint("HighCPU", {"b": "2", "a": "1"}) == fingerprint("HighCPU", {"a": "1", "b": "2"})
     True
     """
-    text = json.dumps([rule, sorted(labels.items())], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    return fingerprint_of({**labels, "alertname": rule})
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,16 @@ class Alert:
                                "pending, firing or acknowledged alert can be resolved",
                                field="state")
         self._resolve(now, "resolved by hand", by=by, comment=comment)
+
+    def restore(self, state: AlertState, episode: Episode, value: float | None = None) -> None:
+        """Put back an active alert read from durable history (after a restart); no
+        transition is recorded. Its condition counts as true until observed again."""
+        if state not in ACTIVE:
+            raise ValueError("only an active alert is restored")
+        self.state, self.episode, self.value = state, episode, value
+        self._condition = True
+        self._cleared_at_ms = None
+        self._now_ms = max(self._now_ms, episode.started_at_ms)
 
     def describe(self) -> str:
         inner = ", ".join(f'{k}="{v}"' for k, v in sorted(self.labels.items()))

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seismo import __version__
 from seismo.api import access, errors
+from seismo.api.alerts import build_alert_router
 from seismo.api.routes import build_router
 from seismo.api.routing import matched_route, template_of
 from seismo.api.stream import CaptureTransport, build_stream_router
@@ -99,6 +100,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     app.include_router(build_router())
     app.include_router(build_stream_router())
     app.include_router(build_token_router())
+    app.include_router(build_alert_router())
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

@@ -128,3 +128,42 @@ def events(type: str | None, source: str | None, start: str | None, end: str | N
            limit: int) -> Call[list[Reply]]:
     return Call("GET", "/events", _list_of("events"),
                 params=_present(type=type, source=source, start=start, end=end, limit=limit))
+
+
+def alerts(state: str | None, severity: str | None, rule: str | None,
+           limit: int) -> Call[list[Reply]]:
+    return Call("GET", "/alerts", _list_of("alerts"),
+                params=_present(state=state, severity=severity, rule=rule, limit=limit))
+
+
+def raise_alert(name: str, labels: Mapping[str, str] | None,
+                annotations: Mapping[str, str] | None, severity: str,
+                ends_at: str | int | None) -> Call[Reply]:
+    body = _present(name=name, labels=dict(labels or {}), annotations=dict(annotations or {}),
+                    severity=severity, ends_at=ends_at)
+    return Call("POST", "/alerts", _whole, body=body)
+
+
+def alert_action(alert_id: str, action: str, comment: str, by: str | None) -> Call[Reply]:
+    return Call("POST", f"/alerts/{alert_id}/{action}", _whole,
+                body=_present(comment=comment, by=by))
+
+
+def rules() -> Call[list[Reply]]:
+    return Call("GET", "/rules", _list_of("rules"))
+
+
+def silences(state: str | None) -> Call[list[Reply]]:
+    return Call("GET", "/silences", _list_of("silences"), params=_present(state=state))
+
+
+def add_silence(matchers: Mapping[str, str] | Sequence[Mapping[str, Any]], ends_at: str | int,
+                comment: str, starts_at: str | int | None) -> Call[Reply]:
+    matchers_doc = dict(matchers) if isinstance(matchers, Mapping) else list(matchers)
+    body = _present(matchers=matchers_doc, ends_at=ends_at, starts_at=starts_at,
+                    comment=comment)
+    return Call("POST", "/silences", _whole, body=body)
+
+
+def expire_silence(silence_id: str) -> Call[Reply]:
+    return Call("DELETE", f"/silences/{silence_id}", _whole)

@@ -78,6 +78,42 @@ class Client:
         """Stored events, newest first."""
         return self._send(calls.events(type, source, start, end, limit))
 
+    def alerts(self, *, state: str | None = None, severity: str | None = None,
+               rule: str | None = None, limit: int = 100) -> list[Reply]:
+        """Alerts, most recently changed first (`state`, `severity`: comma-separated)."""
+        return self._send(calls.alerts(state, severity, rule, limit))
+
+    def raise_alert(self, name: str, *, labels: Mapping[str, str] | None = None,
+                    annotations: Mapping[str, str] | None = None, severity: str = "high",
+                    ends_at: str | int | None = None) -> Reply:
+        """Raise a custom alert (posting it again refreshes it)."""
+        return self._send(calls.raise_alert(name, labels, annotations, severity, ends_at))
+
+    def acknowledge(self, alert_id: str, comment: str = "", by: str | None = None) -> Reply:
+        """Acknowledge a firing alert."""
+        return self._send(calls.alert_action(alert_id, "ack", comment, by))
+
+    def resolve(self, alert_id: str, comment: str = "", by: str | None = None) -> Reply:
+        """Resolve an active alert by hand."""
+        return self._send(calls.alert_action(alert_id, "resolve", comment, by))
+
+    def rules(self) -> list[Reply]:
+        """Every alert rule."""
+        return self._send(calls.rules())
+
+    def silences(self, state: str | None = None) -> list[Reply]:
+        """Silences: pending, active, expired."""
+        return self._send(calls.silences(state))
+
+    def add_silence(self, matchers: Mapping[str, str] | Rows, *, ends_at: str | int,
+                    comment: str, starts_at: str | int | None = None) -> Reply:
+        """Silence alerts whose labels match until `ends_at`."""
+        return self._send(calls.add_silence(matchers, ends_at, comment, starts_at))
+
+    def expire_silence(self, silence_id: str) -> Reply:
+        """End a silence now."""
+        return self._send(calls.expire_silence(silence_id))
+
     def _send(self, call: calls.Call[T]) -> T:
         try:
             response = self._http.request(call.method, call.path, params=call.params,
@@ -164,6 +200,42 @@ class AsyncClient:
             backoff=backoff, on_retry=on_retry, on_close=self._subscriptions.discard)
         self._subscriptions.add(subscription)
         return subscription
+
+    async def alerts(self, *, state: str | None = None, severity: str | None = None,
+               rule: str | None = None, limit: int = 100) -> list[Reply]:
+        """Alerts, most recently changed first (`state`, `severity`: comma-separated)."""
+        return await self._send(calls.alerts(state, severity, rule, limit))
+
+    async def raise_alert(self, name: str, *, labels: Mapping[str, str] | None = None,
+                    annotations: Mapping[str, str] | None = None, severity: str = "high",
+                    ends_at: str | int | None = None) -> Reply:
+        """Raise a custom alert (posting it again refreshes it)."""
+        return await self._send(calls.raise_alert(name, labels, annotations, severity, ends_at))
+
+    async def acknowledge(self, alert_id: str, comment: str = "", by: str | None = None) -> Reply:
+        """Acknowledge a firing alert."""
+        return await self._send(calls.alert_action(alert_id, "ack", comment, by))
+
+    async def resolve(self, alert_id: str, comment: str = "", by: str | None = None) -> Reply:
+        """Resolve an active alert by hand."""
+        return await self._send(calls.alert_action(alert_id, "resolve", comment, by))
+
+    async def rules(self) -> list[Reply]:
+        """Every alert rule."""
+        return await self._send(calls.rules())
+
+    async def silences(self, state: str | None = None) -> list[Reply]:
+        """Silences: pending, active, expired."""
+        return await self._send(calls.silences(state))
+
+    async def add_silence(self, matchers: Mapping[str, str] | Rows, *, ends_at: str | int,
+                    comment: str, starts_at: str | int | None = None) -> Reply:
+        """Silence alerts whose labels match until `ends_at`."""
+        return await self._send(calls.add_silence(matchers, ends_at, comment, starts_at))
+
+    async def expire_silence(self, silence_id: str) -> Reply:
+        """End a silence now."""
+        return await self._send(calls.expire_silence(silence_id))
 
     async def _send(self, call: calls.Call[T]) -> T:
         try:

@@ -8,6 +8,7 @@ empty string also matches series without the label.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from seismo.errors import InvalidInput
@@ -46,7 +47,7 @@ class Selector:
                 return m.value
         return None
 
-    def matches(self, metric: str, labels: dict[str, str]) -> bool:
+    def matches(self, metric: str, labels: Mapping[str, str]) -> bool:
         for m in self.matchers:
             actual = metric if m.label == "__name__" else labels.get(m.label, "")
             if not m.matches(actual):
