@@ -202,6 +202,19 @@ def test_a_resolve_is_sent_once_and_the_group_goes_away() -> None:
     assert h.advance(HOUR) == [] and h.manager.groups() == []
 
 
+def test_an_adopted_alert_is_not_sent_again_but_its_resolve_is() -> None:
+    """After a restart the engine adopts alerts that already fired: no duplicate `first`."""
+    h = Harness([{"channels": ["oncall"], "group_interval": "1m", "repeat_interval": "1h"}])
+    a = alert(host="a", severity="critical")
+    h.manager.adopt(a)
+    assert h.advance(30 * MIN) == []
+    [n] = h.advance(31 * MIN)
+    assert n.reason is REPEAT and fps(n) == {a.fingerprint}
+    h.receive(resolved(a))
+    [n] = h.advance(1 * MIN)
+    assert n.reason is RESOLVED and fps(n, "resolved") == {a.fingerprint}
+
+
 def test_an_alert_resolved_before_it_was_notified_is_never_sent() -> None:
     h = Harness()
     a = alert()

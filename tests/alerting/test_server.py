@@ -216,6 +216,12 @@ def test_custom_alert_silence_and_restart(tmp_path: Path, receiver: Receiver) ->
                              if a["labels"]["alertname"] == "BackupFailed")
             done = client.post(f"/api/v1/alerts/{custom_id}/resolve", json={"comment": "rerun"})
             assert done.status_code == 200 and done.json()["state"] == "resolved"
+            # Not notified again after the restart; its resolve is.
+            second = receiver.wait(2)[1].json()
+            assert second["status"] == "resolved"
+            assert second["alerts"][0]["labels"]["alertname"] == "BackupFailed"
+        time.sleep(0.3)
+        assert len(receiver.requests) == 2
     finally:
         server.stop()
 

@@ -580,11 +580,12 @@ class Evaluator:
             tracked.alert.observe(True)
             return tracked
 
-    def restore(self, tracked_alerts: Iterable[tuple[dict[str, Any], Episode]]) -> int:
-        """Put back active alerts from durable history (after a restart); return how many.
+    def restore(self, tracked_alerts: Iterable[tuple[dict[str, Any], Episode]]
+                ) -> list[Tracked]:
+        """Put back active alerts from durable history (after a restart); return them.
 
         An alert of a rule that no longer exists is resolved at once."""
-        count = 0
+        restored = []
         with self.lock:
             names = {c.rule.name: i for i, c in enumerate(self.rules)}
             for row, episode in tracked_alerts:
@@ -598,9 +599,9 @@ class Evaluator:
                 tracked = self._track(alert, rule, slot, row["sid"])
                 tracked.annotations = dict(row["annotations"])
                 tracked.ends_at_ms = row["ends_at_ms"]
-                count += 1
+                restored.append(tracked)
                 if row["source"] == "rule" and rule is None:
                     self._end(tracked, "rule removed while seismo was stopped")
                 elif r is not None:
                     self._pair(r, slot, tracked)
-        return count
+        return restored

@@ -236,6 +236,24 @@ class AlertManager:
             for group in due_now:
                 self._flush(group, now)
 
+    def adopt(self, alert: Alert, *, acknowledged: bool = False) -> None:
+        """Take a firing alert whose channels were told before a restart: no new `first`
+        for it, but it repeats, escalates and is notified resolved as if seismo never
+        stopped."""
+        with self._lock:
+            now = self._now()
+            fp = alert.fingerprint
+            entry = self._alerts[fp] = _Entry(alert, acknowledged, now)
+            self._index_source(fp, alert)
+            for gid in self._place(fp, entry, now, {}):
+                entry.groups.add(gid)
+                group = self._groups[gid]
+                for slot in group.slots():
+                    if slot[1] == 0:  # escalations were not necessarily reached
+                        log = group.logs.setdefault(slot, _Log())
+                        log.notified.add(fp)
+                        log.last_sent_ms = now
+
     def tick(self) -> None:
         """Flush groups whose timers are due, escalate, release rate-limited notifications."""
         with self._lock:

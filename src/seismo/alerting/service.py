@@ -94,8 +94,14 @@ class AlertService:
         self._apply_rules()
         restored = self.evaluator.restore(
             (row, _episode(row)) for row in self.log.active())
+        with self.lock:  # their channels were told before the restart
+            for tracked in restored:
+                if tracked.alert.is_firing:
+                    self.manager.adopt(
+                        notify_alert(tracked, self.settings.alerting.external_url),
+                        acknowledged=tracked.alert.state is AlertState.ACKNOWLEDGED)
         if restored:
-            log.info("restored %d active alerts", restored)
+            log.info("restored %d active alerts", len(restored))
         self.outbox.start()
         self._running = True
         self._thread = threading.Thread(target=self._run, name="seismo-alerting", daemon=True)
