@@ -341,9 +341,22 @@ def vm_points(body: Any) -> str | None:
 # -- phases -----------------------------------------------------------------------------
 
 
-def seismo_argv(port: int, data_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "seismo", "serve", "--port", str(port),
+def seismo_argv(port: int, data_dir: Path, config: Path | None = None) -> list[str]:
+    argv = [sys.executable, "-m", "seismo", "serve", "--port", str(port),
             "--data-dir", str(data_dir), "--no-collector", "--log-level", "warning"]
+    return argv + (["--config", str(config)] if config is not None else [])
+
+
+def rules_config(work: Path, count: int, series: int) -> Path | None:
+    """A seismo.yaml with `count` alert rules over the bench series (bench/rule_eval.py's
+    mix: thresholds, window rules, regex rules), routed nowhere: evaluation cost only."""
+    if not count:
+        return None
+    from rule_eval import make_rules  # bench/rule_eval.py
+
+    path = work / "rules.yaml"
+    path.write_text(json.dumps({"rules": make_rules(count, series, METRIC)}))
+    return path
 
 
 def run_seismo(args: argparse.Namespace, work: Path, data: Data,
@@ -355,9 +368,10 @@ def run_seismo(args: argparse.Namespace, work: Path, data: Data,
           f"in {time.perf_counter() - t0:.1f}s", flush=True)
     data_dir = work / "seismo-data"
     port = free_port()
-    server = Server("seismo", seismo_argv(port, data_dir), port, work / "seismo.log",
+    config = rules_config(work, args.rules, args.series)
+    server = Server("seismo", seismo_argv(port, data_dir, config), port, work / "seismo.log",
                     "/api/v1/health")
-    out: dict[str, Any] = {"log": str(server.log_path)}
+    out: dict[str, Any] = {"log": str(server.log_path), "rules": args.rules}
     try:
         server.start()
         out["rss_start_mib"] = server.rss() / 2**20
@@ -694,6 +708,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-vm", action="store_true")
     p.add_argument("--vm-settle", type=float, default=5.0, help="seconds for VM merges")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--rules", type=int, default=0,
+                   help="alert rules over the series (bench/rule_eval.py's mix)")
     p.add_argument("--work-dir", type=Path, default=None, help="logs (and --keep data)")
     p.add_argument("--keep", action="store_true", help="keep the data directories")
     p.add_argument("--json", type=Path, default=None, help="also write results here")

@@ -31,21 +31,21 @@ from seismo.store.head import Head
 from seismo.store.series import SeriesIndex
 
 
-def make_rules(count: int, series: int) -> list[dict]:
+def make_rules(count: int, series: int, metric: str = "cpu") -> list[dict[str, str]]:
     rules = []
     for i in range(count):
-        host = f"h{i % series}"
+        sel = f'{metric}{{host="h{i % series}"}}'
         kind = i % 10
         if kind < 7:
-            rule = {"name": f"High{i}", "expr": f'cpu{{host="{host}"}} > 90'}
+            rule = {"name": f"High{i}", "expr": f"{sel} > 90"}
             if kind % 2:
-                rule["resolve"] = f'cpu{{host="{host}"}} < 80'
+                rule["resolve"] = f"{sel} < 80"
         elif kind == 7:
-            rule = {"name": f"Avg{i}", "expr": f'avg_over_time(cpu{{host="{host}"}}[1m]) > 80'}
+            rule = {"name": f"Avg{i}", "expr": f"avg_over_time({sel}[1m]) > 80"}
         elif kind == 8:
-            rule = {"name": f"Rate{i}", "expr": f'rate(cpu{{host="{host}"}}[1m]) > 5'}
+            rule = {"name": f"Rate{i}", "expr": f"rate({sel}[1m]) > 5"}
         else:
-            rule = {"name": f"Wide{i}", "expr": f'cpu{{host=~"h{i % 97}.*"}} > 99'}
+            rule = {"name": f"Wide{i}", "expr": f'{metric}{{host=~"h{i % 97}.*"}} > 99'}
         rules.append(rule)
     return rules
 

@@ -431,15 +431,14 @@ class AlertService:
     # -- silences, outbox, incidents ----------------------------------------------------
 
     def add_silence(self, doc: Mapping[str, Any], by: str) -> dict[str, Any]:
-        return silence_doc(self.silences.add(doc, by), self.clock())
+        return self.silences.add(doc, by).to_dict(self.clock())
 
     def expire_silence(self, silence_id: str) -> dict[str, Any]:
-        self.silences.expire(silence_id)
-        return silence_doc(self.silences.get(silence_id), self.clock())
+        return self.silences.expire(silence_id).to_dict(self.clock())
 
     def list_silences(self, state: str | None = None) -> list[dict[str, Any]]:
         now = self.clock()
-        return [silence_doc(s, now) for s in self.silences.list(state)]
+        return [s.to_dict(now) for s in self.silences.list(state)]
 
     def stats(self) -> dict[str, Any]:
         return {"rules": len(self.evaluator.rules), "active_alerts": len(self.evaluator.alerts),
@@ -496,6 +495,3 @@ def notify_alert(tracked: Tracked, external_url: str) -> NotifyAlert:
         value=alert.value)
 
 
-def silence_doc(silence: Any, now: int) -> dict[str, Any]:
-    doc = silence.to_dict() if hasattr(silence, "to_dict") else dict(vars(silence))
-    return doc
