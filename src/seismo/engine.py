@@ -160,9 +160,16 @@ class Engine:
         t.stream_clients.set(len(self.hub.subscribers))
         w = self.watcher
         t.anomalies_open.set(len(w.open))
+        a = self.alerting
+        t.alert_rules.set(len(a.evaluator.rules))
+        t.alerts_active.set(len(a.evaluator.alerts))
+        if self.settings.alerting.enabled:
+            for state, count in a.outbox.stats().items():
+                t.notifications.labels(state).set(count)
         totals = {"stream_messages": self.hub.sent, "stream_dropped": self.hub.dropped,
                   "anomalies_opened": w.anomalies_opened, "detect_skipped": w.skipped_samples,
-                  "detect_scored": int(w.scored.sum()), "detect_flagged": int(w.flagged.sum())}
+                  "detect_scored": int(w.scored.sum()), "detect_flagged": int(w.flagged.sum()),
+                  "rule_samples": a.evaluated_samples}
         for name, total in totals.items():  # running totals → counter increments
             getattr(t, name).inc(max(0, total - self._counted.get(name, 0)))
             self._counted[name] = total

@@ -57,3 +57,14 @@ class Telemetry:
         self.detect_skipped = Counter(
             "seismo_detect_samples_skipped", "Samples not scored: the detection queue was "
             "full", registry=r)
+        self.alert_rules = Gauge("seismo_alert_rules", "Alert rules being evaluated",
+                                 registry=r)
+        self.alerts_active = Gauge(
+            "seismo_alerts_active", "Pending, firing and acknowledged alerts", registry=r)
+        self.rule_samples = Counter(
+            "seismo_rule_evaluated_samples", "Samples checked against the alert rules",
+            registry=r)
+        self.notifications = Gauge(
+            "seismo_notifications", "Notifications in the outbox, by state (pending, sent "
+            "and dead are kept; sent and dead pruned to the newest 10,000)", ["state"],
+            registry=r)

@@ -115,6 +115,10 @@ def test_threshold_alert_reaches_webhook_then_ack_and_resolve(tmp_path: Path,
             assert detail["transitions"][1]["comment"] == "on it"
             channels = client.get("/api/v1/channels").json()["channels"]
             assert "s3cret-token" not in str(channels)
+            wait_for(lambda: 'seismo_notifications{state="sent"} 2.0'
+                     in client.get("/metrics").text)
+            metrics = client.get("/metrics").text
+            assert "seismo_alert_rules 1.0" in metrics and "seismo_alerts_active 0.0" in metrics
     finally:
         server.stop()
     assert "s3cret-token" not in server.log.read_text()
