@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -164,17 +171,6 @@ class Alerting(BaseModel):
         return value
 
 
-def _checked(parse: Callable[[], Any]) -> None:
-    """Run a parser of ours, turning its InvalidInput into the ValueError pydantic reports."""
-    from seismo.errors import InvalidInput
-
-    try:
-        parse()
-    except InvalidInput as exc:
-        where = f"{exc.field}: " if exc.field else ""
-        raise ValueError(where + exc.message) from None
-
-
 class Settings(BaseSettings):
     """Every setting seismo has. See docs/configuration.md."""
 
@@ -207,36 +203,26 @@ class Settings(BaseSettings):
     routes: list[dict[str, Any]] = Field(default_factory=list)
     inhibit_rules: list[dict[str, Any]] = Field(default_factory=list)
 
-    @field_validator("rules")
+    @field_validator("rules", "channels", "routes", "inhibit_rules")
     @classmethod
-    def _check_rules(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _check_alerting(cls, value: list[dict[str, Any]],
+                        info: ValidationInfo) -> list[dict[str, Any]]:
+        """The parsers the server runs, so a bad rule, channel or route stops the start."""
+        from seismo.alerting.routes import parse_inhibit_rules, parse_routes
         from seismo.alerting.rules import parse_rules
-
-        _checked(lambda: parse_rules(value, field_name="rules"))
-        return value
-
-    @field_validator("channels")
-    @classmethod
-    def _check_channels(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from seismo.errors import InvalidInput
         from seismo.notify.config import parse_channels
 
-        _checked(lambda: parse_channels(value))
-        return value
-
-    @field_validator("routes")
-    @classmethod
-    def _check_routes(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from seismo.alerting.routes import parse_routes
-
-        _checked(lambda: parse_routes(value, field="routes"))
-        return value
-
-    @field_validator("inhibit_rules")
-    @classmethod
-    def _check_inhibit(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from seismo.alerting.routes import parse_inhibit_rules
-
-        _checked(lambda: parse_inhibit_rules(value, field="inhibit_rules"))
+        parse: dict[str, Callable[[], object]] = {
+            "rules": lambda: parse_rules(value, field_name="rules"),
+            "channels": lambda: parse_channels(value),
+            "routes": lambda: parse_routes(value, field="routes"),
+            "inhibit_rules": lambda: parse_inhibit_rules(value, field="inhibit_rules")}
+        try:
+            parse[str(info.field_name)]()
+        except InvalidInput as exc:
+            where = f"{exc.field}: " if exc.field else ""
+            raise ValueError(where + exc.message) from None
         return value
 
     @field_validator("retention", "block_duration", "out_of_order_tolerance")
