@@ -41,6 +41,10 @@ bench: $(VENV)/.installed-test
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq victoria-metrics)
 	$(BIN)/python bench/ingest.py $(ARGS)
 	$(BIN)/python bench/fanout.py $(FANOUT_ARGS)
+	@command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		prometheus prometheus-alertmanager)
+	$(BIN)/python bench/alert_latency.py $(ALERT_ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
