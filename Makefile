@@ -45,6 +45,9 @@ bench: $(VENV)/.installed-test
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		prometheus prometheus-alertmanager)
 	$(BIN)/python bench/alert_latency.py $(ALERT_ARGS)
+	$(BIN)/python bench/rule_eval.py
+	$(BIN)/python bench/detect_throughput.py
+	$(BIN)/python bench/nab.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
