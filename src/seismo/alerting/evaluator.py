@@ -251,11 +251,14 @@ class Evaluator:
         """Re-pair rules and series after a rule change, matching only new or changed rules
         against the series (a rule whose expressions are unchanged keeps its pairs)."""
         known = len(self._offsets) - 1
-        same = {(c.rule.expr, c.rule.resolve): i for i, c in enumerate(previous)}
+        same: dict[tuple[Any, Any], list[int]] = {}
+        for i, c in enumerate(previous):
+            same.setdefault((c.rule.expr, c.rule.resolve), []).append(i)
         remap = np.full(len(previous) + 1, -1, np.int32)
         fresh: list[int] = []
         for i, c in enumerate(self.rules):
-            j = same.pop((c.rule.expr, c.rule.resolve), None)
+            twins = same.get((c.rule.expr, c.rule.resolve))
+            j = twins.pop() if twins else None
             if j is None:
                 fresh.append(i)
             else:
