@@ -359,6 +359,18 @@ def rules_config(work: Path, count: int, series: int) -> Path | None:
     return path
 
 
+def rules_catch_up(client: httpx.Client, samples: int, timeout_s: float = 300.0) -> float:
+    """Seconds until the server's rule evaluation has seen every ingested sample."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s:
+        for line in client.get("/metrics").text.splitlines():
+            if line.startswith("seismo_rule_evaluated_samples_total ") and \
+                    float(line.split()[1]) >= samples:
+                return time.perf_counter() - t0
+        time.sleep(0.05)
+    return float("inf")
+
+
 def run_seismo(args: argparse.Namespace, work: Path, data: Data,
                parts: list[tuple[int, int, int, int]]) -> dict[str, Any]:
     t0 = time.perf_counter()
@@ -383,6 +395,10 @@ def run_seismo(args: argparse.Namespace, work: Path, data: Data,
             return out
         out["rss_end_mib"] = server.rss() / 2**20
         with httpx.Client(base_url=server.base, timeout=600) as client:
+            if args.rules:
+                out["rules_caught_up_s"] = rules_catch_up(client, sum(counts))
+                print(f"  rules: every sample evaluated {out['rules_caught_up_s']:.2f} s after "
+                      "the last ingest ack", flush=True)
             out["health_before_flush"] = client.get("/api/v1/health").json()["store"]
             end = int(data.timestamps[-1])
             day = {"start": str(end - 86_400_000), "end": str(end), "step": "1m", "agg": "avg"}

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from dataclasses import dataclass
 from typing import ClassVar
 
-from seismo.config import parse_duration_s
 from seismo.detect.base import KINDS
 from seismo.errors import InvalidInput
 from seismo.query.selector import Selector, SelectorError, parse_selector
@@ -507,10 +507,12 @@ class _Parser:
         match = _DURATION.match(self.text, self.pos)
         if not match:
             raise self.fail("expected a duration like 30s, 5m or 1h")
-        seconds = parse_duration_s(match.group())
-        ms = round(seconds * 1000)
-        if abs(seconds * 1000 - ms) > 1e-6:
+        text = match.group()
+        unit = text.lstrip("0123456789.")
+        exact = Decimal(text[: len(text) - len(unit)]) * dict(_UNITS_MS)[unit]
+        if exact != exact.to_integral_value():
             raise self.fail("a duration is a whole number of milliseconds")
+        ms = int(exact)
         if not 1 <= ms <= MAX_DURATION_MS:
             raise self.fail("a duration must be between 1ms and 10y")
         self.pos = match.end()

@@ -14,7 +14,9 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,7 @@ class AlertService:
         self.file_rules: dict[Path, list[Rule]] = {}
         self.file_status: dict[Path, dict[str, Any]] = {}
         self._mtimes: dict[Path, float | None] = {}
+        self._changes: list[_Change] = []
         self._queue: deque[Batch | Anomaly] = deque()
         self._queued = 0
         self._cond = threading.Condition()
@@ -92,8 +95,9 @@ class AlertService:
         self._apply_channels()
         self._apply_routes()
         self._apply_rules()
-        restored = self.evaluator.restore(
-            (row, _episode(row)) for row in self.log.active())
+        with self.transaction():  # alerts of rules removed meanwhile resolve
+            restored = self.evaluator.restore(
+                (row, _episode(row)) for row in self.log.active())
         with self.lock:  # their channels were told before the restart
             for tracked in restored:
                 if tracked.alert.is_firing:
@@ -152,7 +156,7 @@ class AlertService:
                 now = time.monotonic()
                 if now >= next_tick:
                     next_tick = now + tick_s
-                    with self.lock:
+                    with self.transaction():
                         self.evaluator.tick()
                         self.manager.tick()
                 if now >= next_reload:
@@ -163,11 +167,12 @@ class AlertService:
 
     def _work(self, work: list[Batch | Anomaly]) -> None:
         for item in work:
-            if isinstance(item, Batch):
-                self.evaluator.on_batch(item)
-                self.evaluated_samples += len(item)
-            else:
-                self.evaluator.on_anomaly(item)
+            with self.transaction():
+                if isinstance(item, Batch):
+                    self.evaluator.on_batch(item)
+                    self.evaluated_samples += len(item)
+                else:
+                    self.evaluator.on_anomaly(item)
 
     def drain(self, timeout_s: float = 10.0) -> bool:
         """Wait until every offered batch has been evaluated (tests, benchmarks)."""
@@ -182,22 +187,39 @@ class AlertService:
 
     # -- alert transitions --------------------------------------------------------------
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run evaluator calls under the lock; the transitions they make are then stored in
+        one transaction, and only after that published and handed to the alert manager."""
+        with self.lock:
+            try:
+                yield
+            finally:
+                self._commit_changes()
+
     def _changed(self, tracked: Tracked, transition: Transition) -> None:
-        doc = alert_doc(tracked)
-        step = transition_doc(transition)
-        self.log.record(doc, step)
-        self.publish("alerts", {**doc, "transition": step})
         alert = tracked.alert
         to = transition.to_state
-        if to is AlertState.PENDING:
-            return
         never_fired = alert.episode is None or alert.episode.fired_at_ms is None
-        if to is AlertState.RESOLVED and never_fired:
+        view = None
+        if to is not AlertState.PENDING and not (to is AlertState.RESOLVED and never_fired):
+            view = notify_alert(tracked, self.settings.alerting.external_url)
+        self._changes.append(
+            _Change(alert_doc(tracked), transition_doc(transition), view,
+                    to is AlertState.ACKNOWLEDGED, f"{alert.describe()} {to.value} "
+                    f"({transition.reason})"))
+
+    def _commit_changes(self) -> None:
+        changes, self._changes = self._changes, []
+        if not changes:
             return
-        alerts_log.info("alert %s %s (%s)", alert.describe(), to.value, transition.reason)
-        view = notify_alert(tracked, self.settings.alerting.external_url)
-        self.incidents.observe(view)
-        self.manager.receive(view, acknowledged=to is AlertState.ACKNOWLEDGED)
+        self.log.record_many([(c.alert, c.transition) for c in changes])
+        for c in changes:
+            self.publish("alerts", {**c.alert, "transition": c.transition})
+            if c.view is not None:
+                alerts_log.info("alert %s", c.text)
+                self.incidents.observe(c.view)
+                self.manager.receive(c.view, acknowledged=c.acknowledged)
 
     def _send(self, channel: str, notification: Notification) -> None:
         try:
@@ -235,12 +257,14 @@ class AlertService:
 
     def acknowledge(self, fp: str, by: str, comment: str = "") -> dict[str, Any]:
         self._known(fp)
-        self.evaluator.acknowledge(fp, by, comment)
+        with self.transaction():
+            self.evaluator.acknowledge(fp, by, comment)
         return self.get_alert(fp)
 
     def resolve(self, fp: str, by: str, comment: str = "") -> dict[str, Any]:
         self._known(fp)
-        self.evaluator.resolve(fp, by, comment)
+        with self.transaction():
+            self.evaluator.resolve(fp, by, comment)
         return self.get_alert(fp)
 
     def _known(self, fp: str) -> None:
@@ -263,8 +287,9 @@ class AlertService:
                                field="annotations")
         if ends_at_ms is not None and ends_at_ms <= self.clock():
             raise InvalidInput("ends_at must be in the future", field="ends_at")
-        tracked = self.evaluator.raise_alert(name, probe.labels, annotations, severity,
-                                             ends_at_ms)
+        with self.transaction():
+            tracked = self.evaluator.raise_alert(name, probe.labels, annotations, severity,
+                                                 ends_at_ms)
         return self.get_alert(tracked.fingerprint)
 
     # -- rules --------------------------------------------------------------------------
@@ -289,7 +314,8 @@ class AlertService:
                           rule.source, seen[rule.name].source)
                 continue
             seen[rule.name] = rule
-        self.evaluator.set_rules(list(seen.values()))
+        with self.transaction():
+            self.evaluator.set_rules(list(seen.values()))
 
     def get_rule(self, name: str) -> Rule:
         for rule in self.rules():
@@ -445,6 +471,18 @@ class AlertService:
                 "evaluated_samples": self.evaluated_samples,
                 "refused_alerts": self.evaluator.refused_alerts,
                 "outbox": self.outbox.stats()}
+
+
+@dataclass(frozen=True)
+class _Change:
+    """One alert transition, as stored and published, and what the manager gets."""
+
+    alert: dict[str, Any]
+    transition: dict[str, Any]
+    view: NotifyAlert | None
+    """None when nobody is notified (pending, or resolved before it ever fired)."""
+    acknowledged: bool
+    text: str
 
 
 def _episode(row: dict[str, Any]) -> Episode:
