@@ -267,3 +267,20 @@ def test_custom_alert_dedups_and_ends_at() -> None:
     w.clock.ms += 5000
     w.evaluator.tick()
     assert w.evaluator.alerts == {}
+
+
+def test_conditions_from_other_stages_share_the_lifecycle() -> None:
+    w = World()
+    ev = w.evaluator
+    assert ev.observe("slo", "SLOBurn", {"slo": "api"}, "critical", {}, False) is None
+    first = ev.observe("slo", "SLOBurn", {"slo": "api"}, "critical", {"summary": "fast"}, True,
+                       14.4, for_ms=2000)
+    assert first is not None and first.source == "slo"
+    assert first.alert.state is AlertState.PENDING
+    w.clock.ms += 2000
+    ev.observe("slo", "SLOBurn", {"slo": "api"}, "critical", {"summary": "fast"}, True, 15.0)
+    assert first.alert.state is AlertState.FIRING and first.alert.value == 15.0
+    ev.observe("slo", "SLOBurn", {"slo": "api"}, "critical", {}, False)
+    assert ev.alerts == {} and [c[1] for c in w.changes] == ["pending", "firing", "resolved"]
+    again = ev.observe("slo", "SLOBurn", {"slo": "api"}, "critical", {}, True)
+    assert again is first and first.alert.episode.number == 2

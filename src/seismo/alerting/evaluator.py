@@ -73,6 +73,8 @@ class Tracked:
     templates: Mapping[str, Any] = field(default_factory=dict)
     ends_at_ms: int | None = None
     """A custom alert resolves by itself at this time, unless posted again."""
+    source: str = "rule"
+    """What raises it: `rule`, `custom` (the API), or another stage (`slo`, `model`)."""
     pairs: set[tuple[int, int | None]] = field(default_factory=set)
     """The evaluator's (rule index, series slot) keys that lead to this alert."""
 
@@ -84,9 +86,6 @@ class Tracked:
     def labels(self) -> Mapping[str, str]:
         return self.alert.labels
 
-    @property
-    def source(self) -> str:
-        return "custom" if self.rule is None else "rule"
 
     def render(self) -> None:
         """Fill annotation templates with the alert's labels and last value."""
@@ -571,16 +570,34 @@ class Evaluator:
     def raise_alert(self, name: str, labels: Mapping[str, str], annotations: Mapping[str, str],
                     severity: str, ends_at_ms: int | None) -> Tracked:
         """A custom alert: fires now; posting it again refreshes it (dedup by fingerprint)."""
+        tracked = self.observe("custom", name, labels, severity, annotations, True)
+        assert tracked is not None
+        tracked.ends_at_ms = ends_at_ms
+        return tracked
+
+    def observe(self, source: str, name: str, labels: Mapping[str, str], severity: str,
+                annotations: Mapping[str, str], is_true: bool, value: float | None = None,
+                *, for_ms: int = 0) -> Tracked | None:
+        """An alert condition judged outside the rules (an SLO's burn rate, a model's drift):
+        the alert `name` + `labels` goes through the same lifecycle as a rule's. Returns
+        the alert, or None when the condition is false and no alert is active."""
         with self.lock:
             full = {**labels, "alertname": name, "severity": severity}
-            tracked = self.alerts.get(fingerprint(name, full))
+            fp = fingerprint(name, full)
+            tracked = self.alerts.get(fp)
             if tracked is None:
+                if not is_true:
+                    return None
                 if len(self.alerts) >= self.max_active:
                     raise Overloaded(f"{self.max_active} alerts are active", retry_after_s=60)
-                tracked = self._track(Alert(name, full, self.clock), None, None, None)
+                tracked = self._resolved.pop(fp, None)
+                if tracked is None:
+                    tracked = self._track(Alert(name, full, self.clock, for_ms=for_ms),
+                                          None, None, None)
+                    tracked.source = source
+                self.alerts[fp] = tracked
             tracked.annotations = dict(annotations)
-            tracked.ends_at_ms = ends_at_ms
-            tracked.alert.observe(True)
+            tracked.alert.observe(is_true, value)
             return tracked
 
     def restore(self, tracked_alerts: Iterable[tuple[dict[str, Any], Episode]]
@@ -600,6 +617,7 @@ class Evaluator:
                 alert.restore(AlertState(row["state"]), episode, row["value"])
                 slot = None if row["sid"] is None else self.index.slot_of_id(int(row["sid"]))
                 tracked = self._track(alert, rule, slot, row["sid"])
+                tracked.source = row["source"]
                 tracked.annotations = dict(row["annotations"])
                 tracked.ends_at_ms = row["ends_at_ms"]
                 restored.append(tracked)

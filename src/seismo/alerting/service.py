@@ -292,6 +292,16 @@ class AlertService:
                                                  ends_at_ms)
         return self.get_alert(tracked.fingerprint)
 
+    def observe(self, source: str, name: str, labels: Mapping[str, str], severity: str,
+                annotations: Mapping[str, str], is_true: bool, value: float | None = None,
+                *, for_ms: int = 0) -> None:
+        """An alert condition from another stage (SLO burn rates, model drift): true raises
+        or keeps the alert `name` + `labels`, false lets it resolve; routed, silenced and
+        notified like any rule's. Call it each time the condition is judged."""
+        with self.transaction():
+            self.evaluator.observe(source, name, labels, severity, annotations, is_true, value,
+                                   for_ms=for_ms)
+
     # -- rules --------------------------------------------------------------------------
 
     def _config_rules(self) -> list[Rule]:
