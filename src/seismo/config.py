@@ -115,7 +115,7 @@ class Detect(BaseModel):
 
     enabled: bool = True
     detectors: list[str] = Field(
-        default_factory=lambda: ["mad", "seasonal", "cusum", "hst", "extreme"])
+        default_factory=lambda: ["mad", "seasonal", "cusum", "hst", "extreme", "drift"])
     sensitivity: float = Field(1.0, gt=0)
     warmup: int = Field(100, ge=0)
     seasonality: Literal["auto", "on", "off"] = "auto"

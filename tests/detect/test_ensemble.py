@@ -183,6 +183,34 @@ def test_nothing_is_reported_in_the_hold_off_after_an_anomaly() -> None:
     assert score[1, 700] >= 0.6
 
 
+def test_a_much_stronger_anomaly_breaks_the_hold_off_of_a_weak_one() -> None:
+    rng = np.random.default_rng(3)
+    values = 50 + rng.normal(0, 1, (1, 900))
+    values[0, 500] += 5  # a weak anomaly: reported, starts a hold-off
+    values[0, 540] += 60  # far stronger, inside the hold-off: reported too
+    score, _ = _per_series(_stream(Ensemble(), values), 1)
+    assert DetectConfig().holdoff_after <= score[0, 500] < 0.8
+    assert score[0, 540] >= 0.9
+    assert score[0, 501:540].max() == 0.0
+
+
+def test_a_spike_at_the_same_hour_every_day_is_news_less_often() -> None:
+    rng = np.random.default_rng(0)
+    k, n, step_ms = 16, 288 * 9, 300_000  # 5-minute samples, 9 days
+    values = 50 + rng.normal(0, 1, (2 * k, n))
+    days = range(2, 9)
+    for i, day in enumerate(days):
+        values[:k, day * 288 + 36] += 15  # 03:00 every day
+        values[k:, day * 288 + 36 + 24 * i] += 15  # two hours later each day
+    score, _ = _per_series(_stream(Ensemble(), values, step_ms, rows=288), 2 * k)
+    threshold = DetectConfig().min_score
+    same = sum(int((score[:k, day * 288 + 36] >= threshold).sum()) for day in days[1:])
+    moving = sum(int((score[k:, day * 288 + 36 + 24 * i] >= threshold).sum())
+                 for i, day in enumerate(days) if i)
+    assert (score[:, 2 * 288:2 * 288 + 200].max(axis=1) >= threshold).all()  # day 2: news
+    assert same <= moving / 2
+
+
 def test_a_snapshot_without_hold_offs_still_loads() -> None:
     kept = Ensemble()
     kept.update(np.array([0, 1]), np.array([0, 0]), np.array([1.0, 2.0]))

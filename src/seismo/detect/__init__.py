@@ -7,6 +7,7 @@ and turns high scores into anomalies. `seismo detect` runs the same ensemble ove
 from seismo.detect.base import KINDS, Detector, Step, rounds
 from seismo.detect.config import DETECTORS, DetectConfig
 from seismo.detect.cusum import Cusum
+from seismo.detect.drift import SlowDrift
 from seismo.detect.ensemble import Ensemble, Scores
 from seismo.detect.extreme import RangeExcess
 from seismo.detect.hst import HalfSpaceTrees
@@ -26,6 +27,7 @@ __all__ = [
     "RobustZ",
     "Scores",
     "SeasonalEWMA",
+    "SlowDrift",
     "Step",
     "detect_series",
     "read_series",

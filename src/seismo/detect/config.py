@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-DETECTORS = ("mad", "seasonal", "cusum", "hst", "extreme")
+DETECTORS = ("mad", "seasonal", "cusum", "hst", "extreme", "drift")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +28,15 @@ class DetectConfig:
     extreme_tol: float = 0.03  # beyond the seen range by this share of it: scores 0.5
     extreme_half_life: int = 50_000  # samples for the seen range to shrink by half
     extreme_noise: float = 1.25  # ... and by this many step-to-step sigmas
+    drift_fast: int = 50  # slow drift: half-life (samples) of the recent level ...
+    drift_slow: int = 2000  # ... and of the long baseline it is compared with
     refractory: int = 300  # half-life (samples) of the bar a repeat anomaly must clear
     holdoff: int = 100  # samples after a report >= holdoff_after in which nothing is reported
     holdoff_after: float = 0.6  # a score at least this starts a hold-off
+    holdoff_escape: float = 4.0  # in a hold-off, odds this many times the held report's pass
     agreement: float = 0.25  # share of the second-strongest detector score added to the best
     weights: dict[str, float] = field(
-        default_factory=lambda: {"mad": 0.9, "seasonal": 0.8, "hst": 0.7})  # multipliers
+        default_factory=lambda: {"mad": 0.9, "seasonal": 0.8, "hst": 0.7, "drift": 0.8})
 
     def __post_init__(self) -> None:
         unknown = set(self.detectors) - set(DETECTORS)
@@ -50,5 +53,9 @@ class DetectConfig:
             raise ValueError("min_score must be in 0..1")
         if self.holdoff < 0 or not 0 <= self.holdoff_after <= 1 or not 0 <= self.agreement <= 1:
             raise ValueError("holdoff must be >= 0, holdoff_after and agreement in 0..1")
+        if self.holdoff_escape < 1:
+            raise ValueError("holdoff_escape must be >= 1")
+        if not 1 <= self.drift_fast < self.drift_slow:
+            raise ValueError("drift_fast must be >= 1 and below drift_slow")
         if self.seasonality not in ("auto", "on", "off"):
             raise ValueError("seasonality must be auto, on or off")

@@ -28,6 +28,7 @@ from seismo.detect.base import (
 )
 from seismo.detect.config import DetectConfig
 from seismo.detect.cusum import Cusum
+from seismo.detect.drift import SlowDrift
 from seismo.detect.extreme import RangeExcess
 from seismo.detect.hst import HalfSpaceTrees
 from seismo.detect.mad import RobustZ
@@ -37,6 +38,9 @@ VALUE_LIMIT = 1e150  # larger magnitudes are clipped so that squares stay finite
 TYPICAL_ODDS = 0.05  # mean score odds of a well-behaved series (|z| ~ 1 against z_half 5)
 TYPICAL_RATE = 0.002  # the mean odds are over about 500 samples
 ODDS_CAP = 20.0  # one anomaly moves the mean odds by at most this / 500
+HOUR_MS = 3_600_000
+DAILY_HALF_LIFE_MS = 5 * 86_400_000  # the memory of each hour of the day fades over days
+DAILY_POWER = 4.0
 
 
 @dataclass(slots=True)
@@ -84,6 +88,8 @@ def _build(config: DetectConfig) -> dict[str, RoundDetector]:
         elif name == "extreme":
             made[name] = RangeExcess(config.extreme_tol, config.extreme_half_life,
                                      config.extreme_noise, config.sensitivity)
+        elif name == "drift":
+            made[name] = SlowDrift(config.drift_fast, config.drift_slow, config.sensitivity)
     return made
 
 
@@ -98,7 +104,10 @@ class Ensemble:
         self.weights = np.array([self.config.weights.get(n, 1.0) for n in self.names])
         self.s = SlotState({"count": ((), np.int64, 0), "peak": ((), np.float64, 0.0),
                             "typical": ((len(self.names),), np.float64, 0.0),
-                            "reported": ((), np.int64, -(1 << 40))})
+                            "reported": ((), np.int64, -(1 << 40)),
+                            "held": ((), np.float64, 0.0),
+                            "daily": ((24,), np.float64, 0.0),
+                            "daily_ts": ((24,), np.int64, 0)})
         self.decay = 0.5 ** (1.0 / self.config.refractory) if self.config.refractory else 0.0
         ms = min(max(self.config.min_score, 0.01), 0.99)
         self.band_z = self.config.z_half * np.sqrt(ms / (1 - ms)) / self.config.sensitivity
@@ -146,6 +155,7 @@ class Ensemble:
             others[rows, best] = 0.0
             second = others.max(axis=1)
             raw = np.minimum(raw + self.config.agreement * second, 1.0 - 1e-12)
+        raw = self._daily(slots, ts, raw)
 
         kinds = np.stack([st.kind for st in steps], axis=1)
         kind = kinds[rows, best]
@@ -156,13 +166,19 @@ class Ensemble:
             kind = np.where(shape & np.isin(kind, (SPIKE, DROP)), PATTERN_CHANGE, kind)
 
         # one incident, one anomaly: a new report needs a score above the decaying peak,
-        # and nothing is reported for `holdoff` samples after a clear anomaly
+        # and for `holdoff` samples after a clear anomaly, odds `holdoff_escape` times
+        # those of that report (a weak false alarm must not hide a strong anomaly)
         peak = self.s["peak"][slots] * self.decay
         reported = self.s["reported"][slots]
-        fresh = (raw > peak) & (count - reported > self.config.holdoff)
+        held = self.s["held"][slots]
+        escape = self.config.holdoff_escape * held / np.maximum(1.0 - held, 1e-12)
+        clear = (count - reported > self.config.holdoff) | (raw / (1.0 - raw) > escape)
+        fresh = (raw > peak) & clear
         score = np.where(fresh, raw, 0.0)
         self.s["peak"][slots] = np.maximum(peak, raw)
-        self.s["reported"][slots] = np.where(score >= self.config.holdoff_after, count, reported)
+        starts = score >= self.config.holdoff_after
+        self.s["reported"][slots] = np.where(starts, count, reported)
+        self.s["held"][slots] = np.where(starts, score, held)
         self.s["count"][slots] = count + 1
 
         expected, scale = self._baseline(steps, values)
@@ -175,6 +191,33 @@ class Ensemble:
         out.lower[where] = expected - self.band_z * scale
         out.upper[where] = expected + self.band_z * scale
         out.detectors[where] = np.where(score > 0, bits, 0).astype(np.uint8)
+
+    def _daily(self, slots: np.ndarray, ts: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        """Damp a score no higher than the series reached at this hour of the day lately.
+
+        Each series keeps, per hour of the day (UTC), the highest score of the last days
+        (fading with a half-life of 5 days); a score below the highest of its hour and the
+        two next to it is damped by (score / that)^4: a job that spikes every night at three
+        is news at that hour only when it spikes about as hard as on the nights before.
+        """
+        daily = self.s["daily"].reshape(-1)  # views: the arrays are contiguous
+        daily_ts = self.s["daily_ts"].reshape(-1)
+        base = slots * 24
+        hour = (ts // HOUR_MS) % 24
+        reach = np.zeros(len(slots))
+        now = np.zeros(len(slots))
+        for offset in (-1, 0, 1):
+            cell = base + (hour + offset) % 24
+            age = np.maximum(ts - np.take(daily_ts, cell), 0)
+            seen = np.take(daily, cell) * 0.5 ** (age / DAILY_HALF_LIFE_MS)
+            reach = np.maximum(reach, seen)
+            if offset == 0:
+                now = seen
+        cell = base + hour
+        daily[cell] = np.maximum(now, raw)
+        daily_ts[cell] = ts
+        damped: np.ndarray = raw * np.minimum(1.0, raw / np.maximum(reach, 1e-300)) ** DAILY_POWER
+        return damped
 
     def _relative(self, slots: np.ndarray, count: np.ndarray, each: np.ndarray) -> np.ndarray:
         """Scores against what is usual for the series: odds divided by their long mean.
@@ -215,6 +258,13 @@ class Ensemble:
             # a snapshot from before hold-offs: no report is recent
             state = {**state, "ensemble.reported": np.full(
                 len(state["ensemble.count"]), -(1 << 40), dtype=np.int64)}
+        if "ensemble.count" in state:
+            # snapshots from before hold-off escapes (a hold-off then holds a report of
+            # 0.5) and before the hour-of-day memory (nothing remembered) still load
+            rows = len(state["ensemble.count"])
+            state = {"ensemble.held": np.full(rows, 0.5),
+                     "ensemble.daily": np.zeros((rows, 24)),
+                     "ensemble.daily_ts": np.zeros((rows, 24), np.int64), **state}
         self.s.restore(state, "ensemble.")
         for name, detector in self.detectors.items():
             prefix = f"{name}."

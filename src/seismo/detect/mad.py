@@ -20,6 +20,8 @@ MIN_SAMPLES = 8  # below this a window says nothing about spread
 ENVELOPE_HALF_LIFE = 1000  # samples for the envelope of past deviations to halve
 ENVELOPE_POWER = 4.0
 ENVELOPE_MARGIN = 1.25  # a deviation this much beyond the envelope scores in full
+LONG_HALF_LIFE = 10_000  # the long envelope: the largest deviations over weeks ...
+LONG_MARGIN = 1.0  # ... which a deviation must pass to score in full
 
 
 class RobustZ(RoundDetector):
@@ -34,6 +36,7 @@ class RobustZ(RoundDetector):
         self.z_half = z_half
         self.sensitivity = sensitivity
         self.decay = 0.5 ** (1.0 / ENVELOPE_HALF_LIFE)
+        self.long_decay = 0.5 ** (1.0 / LONG_HALF_LIFE)
         spec: Spec = {
             "buf": ((window,), np.float64, np.nan),
             "count": ((), np.int64, 0),
@@ -41,6 +44,8 @@ class RobustZ(RoundDetector):
             "sigma": ((), np.float64, np.inf),
             "above": ((), np.float64, 0.0),  # envelope: decaying max of (value - median)
             "below": ((), np.float64, 0.0),  # and of (median - value)
+            "above_long": ((), np.float64, 0.0),  # the same with a long half-life
+            "below_long": ((), np.float64, 0.0),
         }
         super().__init__(spec)
 
@@ -77,12 +82,20 @@ class RobustZ(RoundDetector):
         dist = values - median
         z = np.where(ready, np.abs(dist) / sigma, 0.0) * self.sensitivity
         # a deviation the series has recently reached before is news only in part:
-        # damp it unless it clearly leaves the envelope of recent deviations
+        # damp it unless it clearly leaves the envelope of recent deviations, and the
+        # (slowly forgotten) largest deviation of the last weeks: a spiky series that
+        # bursts every few days must spike higher than in its earlier bursts
         above, below = s["above"][slots], s["below"][slots]
-        reach = np.where(dist >= 0, above, below) * ENVELOPE_MARGIN
+        above_long, below_long = s["above_long"][slots], s["below_long"][slots]
+        reach = np.maximum(np.where(dist >= 0, above, below) * ENVELOPE_MARGIN,
+                           np.where(dist >= 0, above_long, below_long) * LONG_MARGIN)
         inside = np.abs(dist) / np.maximum(reach, 1e-300)
         score = surprise(z, self.z_half) * np.minimum(1.0, inside) ** ENVELOPE_POWER
         kind = np.where(values >= median, SPIKE, DROP).astype(np.int8)
+        s["above_long"][slots] = np.where(ready, np.maximum(dist, above_long * self.long_decay),
+                                          0.0)
+        s["below_long"][slots] = np.where(ready, np.maximum(-dist, below_long * self.long_decay),
+                                          0.0)
         s["above"][slots] = np.where(ready, np.maximum(dist, above * self.decay), 0.0)
         s["below"][slots] = np.where(ready, np.maximum(-dist, below * self.decay), 0.0)
         s["buf"][slots, count % self.window] = values
