@@ -79,7 +79,7 @@ def serve(
     typer.echo(f"seismo serving on http://{settings.host}:{settings.port} "
                f"(data in {settings.data_dir})", err=True)
     stream = settings.stream
-    uvicorn.run(create_app(engine), host=settings.host, port=settings.port,
+    uvicorn.run(create_app(engine, freeze_gc=True), host=settings.host, port=settings.port,
                 log_level=settings.log_level, access_log=False, log_config=_log_config(),
                 # WebSocket pings find dead clients; messages between max_message_bytes
                 # and ws_max_size get an `error` reply, larger ones close the connection
