@@ -46,6 +46,7 @@ bench: $(VENV)/.installed-test
 		prometheus prometheus-alertmanager)
 	$(BIN)/python bench/alert_latency.py $(ALERT_ARGS)
 	$(BIN)/python bench/rule_eval.py
+	$(BIN)/python bench/predictions.py
 	$(BIN)/python bench/detect_throughput.py
 	$(BIN)/python bench/nab.py
 

@@ -171,6 +171,77 @@ class Alerting(BaseModel):
         return value
 
 
+class Slo(BaseModel):
+    """The SLO evaluator: how often SLOs are judged and what it writes (docs/slo.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    interval_s: float = Field(10.0, gt=0, le=3600)
+    write_series: bool = True
+    counter_lookback: str = "5m"
+
+    @field_validator("counter_lookback")
+    @classmethod
+    def _check_lookback(cls, value: str) -> str:
+        parse_duration_s(value)
+        return value
+
+
+class Models(BaseModel):
+    """ML model monitoring: record bounds, evaluation timer, drift and alert thresholds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    retention: str = "30d"
+    max_rows_per_model: int = Field(1_000_000, gt=0)
+    max_models: int = Field(1000, gt=0)
+    max_versions: int = Field(100, gt=0)
+    max_features: int = Field(200, gt=0)
+    max_categories: int = Field(1000, gt=1)
+    max_items_per_request: int = Field(100_000, gt=0)
+    queue_rows: int = Field(1_000_000, gt=0)
+    outcome_wait: str = "1h"
+    max_pending_outcomes: int = Field(100_000, ge=0)
+    evaluation_interval_s: float = Field(15.0, gt=0)
+    evaluation_window: str = "1h"
+    write_series: bool = True
+    reference_predictions: int = Field(1000, gt=0)
+    min_samples: int = Field(100, gt=0)
+    max_drift_samples: int = Field(50_000, gt=0)
+    psi_warn: float = Field(0.1, gt=0)
+    psi_alert: float = Field(0.25, gt=0)
+    ks_p_value: float = Field(0.01, gt=0, lt=1)
+    ks_min_statistic: float = Field(0.1, ge=0, le=1)
+    js_warn: float = Field(0.1, gt=0, le=1)
+    js_alert: float = Field(0.2, gt=0, le=1)
+    wasserstein_warn: float = Field(0.1, gt=0)
+    wasserstein_alert: float = Field(0.25, gt=0)
+    chi2_p_value: float = Field(0.01, gt=0, lt=1)
+    chi2_min_cramers_v: float = Field(0.1, ge=0, le=1)
+    accuracy_drop: float = Field(0.15, gt=0, lt=1)
+    latency_p95_ms: float = Field(500.0, gt=0)
+    accuracy_severity: str = "high"
+    drift_severity: str = "medium"
+    latency_severity: str = "medium"
+
+    @field_validator("retention", "outcome_wait", "evaluation_window")
+    @classmethod
+    def _check_duration(cls, value: str) -> str:
+        parse_duration_s(value)
+        return value
+
+    @field_validator("accuracy_severity", "drift_severity", "latency_severity")
+    @classmethod
+    def _check_severity(cls, value: str) -> str:
+        from seismo.notify.message import SEVERITIES
+
+        if value not in SEVERITIES:
+            raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+        return value
+
+
 class Settings(BaseSettings):
     """Every setting seismo has. See docs/configuration.md."""
 
@@ -198,10 +269,13 @@ class Settings(BaseSettings):
     stream: Stream = Field(default_factory=Stream)
     detect: Detect = Field(default_factory=Detect)
     alerting: Alerting = Field(default_factory=Alerting)
+    models: Models = Field(default_factory=Models)
     rules: list[dict[str, Any]] = Field(default_factory=list)
     channels: list[dict[str, Any]] = Field(default_factory=list)
     routes: list[dict[str, Any]] = Field(default_factory=list)
     inhibit_rules: list[dict[str, Any]] = Field(default_factory=list)
+    slo: Slo = Field(default_factory=Slo)
+    slos: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator("rules", "channels", "routes", "inhibit_rules")
     @classmethod
@@ -223,6 +297,19 @@ class Settings(BaseSettings):
         except InvalidInput as exc:
             where = f"{exc.field}: " if exc.field else ""
             raise ValueError(where + exc.message) from None
+        return value
+
+    @field_validator("slos")
+    @classmethod
+    def _check_slos(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The parser the SLO evaluator runs, so a bad SLO stops the start."""
+        from seismo.errors import InvalidInput
+        from seismo.slo.definition import parse_slos
+
+        try:
+            parse_slos(value, field="slos", source="seismo.yaml")
+        except InvalidInput as exc:
+            raise ValueError((f"{exc.field}: " if exc.field else "") + exc.message) from None
         return value
 
     @field_validator("retention", "block_duration", "out_of_order_tolerance")

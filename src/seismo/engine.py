@@ -25,8 +25,10 @@ from seismo.errors import InvalidInput, Overloaded
 from seismo.ingest.pipeline import Ingestor
 from seismo.ingest.schema import EventIn, IngestBody
 from seismo.ingest.validate import Validator
+from seismo.models import Evaluation, ModelService
 from seismo.query.engine import QueryEngine, RangeQuery
 from seismo.query.selector import Selector, parse_selector
+from seismo.slo import SLOEvaluator
 from seismo.store import Store
 from seismo.store.anomalies import Anomaly, AnomalyLog
 from seismo.store.batch import Batch
@@ -99,6 +101,13 @@ class Engine:
                                      self.hub.publish)
         if settings.alerting.enabled:
             self.ingestor.add_listener(self.alerting.offer)
+        self.slos = SLOEvaluator(
+            settings, self.query, self.store.index, write=self.ingestor.enqueue,
+            alerts=self.alerting if settings.alerting.enabled else None)
+        self.models = ModelService(settings.models, data_dir / "state.db")
+        self.model_evaluation = Evaluation(
+            self.models, index=self.store.index, write=self.ingestor.enqueue,
+            observe=self.alerting.observe if settings.alerting.enabled else None)
         self._counted: dict[str, int] = {}  # running totals already added to telemetry
         self._stop = threading.Event()
         self._upkeep: threading.Thread | None = None
@@ -112,6 +121,11 @@ class Engine:
         if self.settings.detect.enabled:
             self.watcher.start()
         self.ingestor.start()
+        if self.settings.slo.enabled:  # after the ingestor: it writes its results as series
+            self.slos.start()
+        if self.settings.models.enabled:  # after the ingestor: it writes series
+            self.models.start()
+            self.model_evaluation.start()
         self._upkeep = threading.Thread(target=self._run_upkeep, name="seismo-upkeep",
                                         daemon=True)
         self._upkeep.start()
@@ -121,6 +135,10 @@ class Engine:
     def stop(self) -> None:
         for worker in self.background:
             worker.stop()
+        self.slos.stop()
+        if self.settings.models.enabled:
+            self.model_evaluation.stop()
+            self.models.stop()
         self._stop.set()
         if self._upkeep is not None:
             self._upkeep.join(timeout=60)

@@ -209,6 +209,8 @@ def test_custom_alert_silence_and_restart(tmp_path: Path, receiver: Receiver) ->
             assert body["alerts"][0]["annotations"] == {"summary": "backup did not finish"}
             bad = client.post("/api/v1/alerts", json={"name": "X", "severity": "loud"})
             assert bad.status_code == 400 and bad.json()["field"] == "alert.severity"
+            # Delivered and recorded as sent (a kill between the two would send it again).
+            wait_for(lambda: client.get("/api/v1/outbox").json()["counts"].get("sent") == 1)
         server.kill()  # kill -9: alerts and silences are durable
         server = serve(tmp_path, config(tmp_path, receiver.url))
         with httpx.Client(base_url=server.url, timeout=10) as client:
@@ -222,7 +224,7 @@ def test_custom_alert_silence_and_restart(tmp_path: Path, receiver: Receiver) ->
             assert done.status_code == 200 and done.json()["state"] == "resolved"
             # Not notified again after the restart; its resolve is.
             second = receiver.wait(2)[1].json()
-            assert second["status"] == "resolved"
+            assert second["status"] == "resolved", second
             assert second["alerts"][0]["labels"]["alertname"] == "BackupFailed"
         time.sleep(0.3)
         assert len(receiver.requests) == 2

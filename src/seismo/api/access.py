@@ -75,6 +75,19 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/api/v1/channels/{name}", "DELETE"): Role.ADMIN,
     ("/api/v1/routes", "PUT"): Role.ADMIN,
     ("/api/v1/outbox/{notification_id}/retry", "POST"): Role.ADMIN,
+    ("/api/v1/models", "GET"): Role.VIEWER,
+    ("/api/v1/models/{name}", "GET"): Role.VIEWER,
+    ("/api/v1/models/{name}/metrics", "GET"): Role.VIEWER,
+    ("/api/v1/models/{name}/drift", "GET"): Role.VIEWER,
+    ("/api/v1/models/{name}/compare", "GET"): Role.VIEWER,
+    ("/api/v1/models", "POST"): Role.OPERATOR,  # a deploy pipeline registers its version
+    ("/api/v1/models/{name}/predictions", "POST"): Role.OPERATOR,
+    ("/api/v1/models/{name}/outcomes", "POST"): Role.OPERATOR,
+    ("/api/v1/slos", "GET"): Role.VIEWER,
+    ("/api/v1/slos/{name}", "GET"): Role.VIEWER,
+    ("/api/v1/slos", "POST"): Role.ADMIN,
+    ("/api/v1/slos/{name}", "PUT"): Role.ADMIN,
+    ("/api/v1/slos/{name}", "DELETE"): Role.ADMIN,
 }
 
 NO_RULE = "no access rule for this route"

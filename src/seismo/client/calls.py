@@ -167,3 +167,34 @@ def add_silence(matchers: Mapping[str, str] | Sequence[Mapping[str, Any]], ends_
 
 def expire_silence(silence_id: str) -> Call[Reply]:
     return Call("DELETE", f"/silences/{silence_id}", _whole)
+
+
+def register_model(name: str, version: str, task: str,
+                   metadata: Mapping[str, Any] | None) -> Call[Reply]:
+    body = _present(name=name, version=version, task=task,
+                    metadata=None if metadata is None else dict(metadata))
+    return Call("POST", "/models", _whole, body=body)
+
+
+def models() -> Call[list[Reply]]:
+    return Call("GET", "/models", _list_of("models"))
+
+
+def model(name: str) -> Call[Reply]:
+    return Call("GET", f"/models/{name}", _whole)
+
+
+def record_predictions(name: str, version: str,
+                       items: Sequence[Mapping[str, Any]]) -> Call[Reply]:
+    return Call("POST", f"/models/{name}/predictions", _whole,
+                body={"version": version, "items": [dict(i) for i in items]})
+
+
+def record_outcomes(name: str, items: Sequence[Mapping[str, Any]]) -> Call[Reply]:
+    return Call("POST", f"/models/{name}/outcomes", _whole,
+                body={"items": [dict(i) for i in items]})
+
+
+def model_report(name: str, what: str, **params: str | None) -> Call[Reply]:
+    """`metrics`, `drift` or `compare` of a model."""
+    return Call("GET", f"/models/{name}/{what}", _whole, params=_present(**params))

@@ -14,6 +14,7 @@ import httpx
 
 from seismo.client import calls
 from seismo.client.backoff import Backoff
+from seismo.client.monitor import ModelMonitor
 from seismo.client.stream import Subscription
 
 T = TypeVar("T")
@@ -33,6 +34,7 @@ class Client:
     def __init__(self, url: str = DEFAULT_URL, token: str | None = None,
                  timeout_s: float = 30.0) -> None:
         self.url = url.rstrip("/")
+        self.token = token
         self._http = httpx.Client(base_url=self.url + "/api/v1",
                                   headers=calls.auth_headers(token), timeout=timeout_s)
 
@@ -113,6 +115,46 @@ class Client:
     def expire_silence(self, silence_id: str) -> Reply:
         """End a silence now."""
         return self._send(calls.expire_silence(silence_id))
+
+    def register_model(self, name: str, version: str, task: str,
+                       metadata: Mapping[str, Any] | None = None) -> Reply:
+        """Register a model version (`task`: classification or regression)."""
+        return self._send(calls.register_model(name, version, task, metadata))
+
+    def models(self) -> list[Reply]:
+        """Every registered model with its versions."""
+        return self._send(calls.models())
+
+    def model(self, name: str) -> Reply:
+        """One model: versions with totals, features, classes."""
+        return self._send(calls.model(name))
+
+    def record_predictions(self, name: str, version: str, items: Rows) -> Reply:
+        """Record predictions `[{id, features, prediction, probability?, latency_ms?}]`."""
+        return self._send(calls.record_predictions(name, version, items))
+
+    def record_outcomes(self, name: str, items: Rows) -> Reply:
+        """Record outcomes `[{id, actual}]`: matched, updated, unknown (kept waiting)."""
+        return self._send(calls.record_outcomes(name, items))
+
+    def model_metrics(self, name: str, version: str | None = None,
+                      window: str | None = None) -> Reply:
+        """Quality, latency and volume of a version over a window."""
+        return self._send(calls.model_report(name, "metrics", version=version, window=window))
+
+    def model_drift(self, name: str, version: str | None = None, window: str | None = None,
+                    reference: str | None = None) -> Reply:
+        """Drift per feature and of the predictions against a reference."""
+        return self._send(calls.model_report(name, "drift", version=version, window=window,
+                                             reference=reference))
+
+    def compare_models(self, name: str, a: str, b: str, window: str | None = None) -> Reply:
+        """Two versions on the same window."""
+        return self._send(calls.model_report(name, "compare", a=a, b=b, window=window))
+
+    def monitor(self, model: str, version: str, **options: Any) -> ModelMonitor:
+        """A `ModelMonitor` for one model version on this server (see its options)."""
+        return ModelMonitor(self.url, self.token, model, version, **options)
 
     def _send(self, call: calls.Call[T]) -> T:
         try:
@@ -236,6 +278,48 @@ class AsyncClient:
     async def expire_silence(self, silence_id: str) -> Reply:
         """End a silence now."""
         return await self._send(calls.expire_silence(silence_id))
+
+    async def register_model(self, name: str, version: str, task: str,
+                             metadata: Mapping[str, Any] | None = None) -> Reply:
+        """Register a model version (`task`: classification or regression)."""
+        return await self._send(calls.register_model(name, version, task, metadata))
+
+    async def models(self) -> list[Reply]:
+        """Every registered model with its versions."""
+        return await self._send(calls.models())
+
+    async def model(self, name: str) -> Reply:
+        """One model: versions with totals, features, classes."""
+        return await self._send(calls.model(name))
+
+    async def record_predictions(self, name: str, version: str, items: Rows) -> Reply:
+        """Record predictions `[{id, features, prediction, probability?, latency_ms?}]`."""
+        return await self._send(calls.record_predictions(name, version, items))
+
+    async def record_outcomes(self, name: str, items: Rows) -> Reply:
+        """Record outcomes `[{id, actual}]`: matched, updated, unknown (kept waiting)."""
+        return await self._send(calls.record_outcomes(name, items))
+
+    async def model_metrics(self, name: str, version: str | None = None,
+                            window: str | None = None) -> Reply:
+        """Quality, latency and volume of a version over a window."""
+        return await self._send(calls.model_report(name, "metrics", version=version,
+                                                   window=window))
+
+    async def model_drift(self, name: str, version: str | None = None,
+                          window: str | None = None, reference: str | None = None) -> Reply:
+        """Drift per feature and of the predictions against a reference."""
+        return await self._send(calls.model_report(name, "drift", version=version,
+                                                   window=window, reference=reference))
+
+    async def compare_models(self, name: str, a: str, b: str,
+                             window: str | None = None) -> Reply:
+        """Two versions on the same window."""
+        return await self._send(calls.model_report(name, "compare", a=a, b=b, window=window))
+
+    def monitor(self, model: str, version: str, **options: Any) -> ModelMonitor:
+        """A `ModelMonitor` (it has its own thread and connection; close it)."""
+        return ModelMonitor(self.url, self.token, model, version, **options)
 
     async def _send(self, call: calls.Call[T]) -> T:
         try:

@@ -9,6 +9,7 @@ Range buckets are aligned to multiples of the step (like InfluxDB's GROUP BY tim
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,16 @@ class RangeQuery:
     agg: str = "avg"
     group_by: tuple[str, ...] | None = None
     slots: tuple[int, ...] | None = None  # these series instead of the selector's
+
+
+@dataclass(frozen=True)
+class WindowTotals:
+    """`QueryEngine.window_totals`: one entry per window (NaN: no samples to tell)."""
+
+    count: np.ndarray  # int64
+    matching: np.ndarray  # int64
+    increase: np.ndarray  # float64
+    quantile: np.ndarray  # float64
 
 
 class QueryEngine:
@@ -166,6 +177,66 @@ class QueryEngine:
                 "values": [None if np.isnan(v) else float(v) for v in values[part]],
             })
         return out
+
+    # -- totals over trailing windows ---------------------------------------------------
+
+    def window_totals(
+        self, selector: Selector, end_ms: int, windows_ms: Sequence[int], *,
+        counter: bool = False, at_most: float | None = None, equal: float | None = None,
+        quantile: float | None = None, lookback_ms: int = 0,
+    ) -> WindowTotals:
+        """Totals of all the selected series together over each window (end_ms - w, end_ms],
+        in one scan: the SLO evaluator's SLIs (docs/slo.md).
+
+        `count`: finite samples. `matching`: those with value <= `at_most` or == `equal`.
+        With `counter`, `increase`: each sample adds its rise since the previous sample of
+        its series (a fall is a counter reset, so the sample's own value is the rise); a
+        window thus counts from the series' last sample before it (looked for up to
+        `lookback_ms` before the longest window) to its last sample in it, and a series'
+        first sample adds nothing. `quantile`: of the values in the window.
+        """
+        n = len(windows_ms)
+        totals = WindowTotals(np.zeros(n, np.int64), np.zeros(n, np.int64),
+                              np.full(n, np.nan), np.full(n, np.nan))
+        slots = np.array(self.store.index.select(selector), dtype=np.int64)
+        if n == 0 or len(slots) == 0:
+            return totals
+        sids = self.store.index.ids(slots)
+        starts = [end_ms - int(w) for w in windows_ms]  # a window holds ts > start
+        first_ms = min(starts) + 1 - max(0, lookback_ms)
+        condition = "false"
+        if at_most is not None:
+            condition = f"value <= {float(at_most)!r}"
+        elif equal is not None:
+            condition = f"value = {float(equal)!r}"
+        columns = []
+        for start in starts:
+            inside = f"ts > {start}"
+            columns += [f"count(*) FILTER (WHERE {inside})",
+                        f"count(*) FILTER (WHERE {inside} AND {condition})",
+                        f"sum(CASE WHEN d < 0 THEN value ELSE d END) FILTER (WHERE {inside})"
+                        if counter else "NULL",
+                        f"quantile_cont(value, {float(quantile)!r}) FILTER (WHERE {inside})"
+                        if quantile is not None else "NULL"]
+        delta = ("value - lag(value) OVER (PARTITION BY sid ORDER BY ts)" if counter
+                 else "NULL::DOUBLE")
+        with self.store.snapshot(first_ms, end_ms) as snap:
+            cur = self._cursor()
+            try:
+                source = self._source(cur, snap, sids, first_ms, end_ms)
+                row = cur.execute(
+                    f"WITH s AS (SELECT ts, value, {delta} AS d FROM ({source}) "
+                    f"WHERE isfinite(value)) SELECT {', '.join(columns)} FROM s").fetchone()
+            finally:
+                cur.close()
+        if row is None:
+            return totals
+        cells = np.array([np.nan if v is None else float(v) for v in row]).reshape(n, 4)
+        totals.count[:] = cells[:, 0]
+        totals.matching[:] = cells[:, 1]
+        totals.increase[:] = cells[:, 2]
+        totals.quantile[:] = cells[:, 3]
+        return totals
 
     def _groups(
         self, slots: np.ndarray, group_by: tuple[str, ...] | None
