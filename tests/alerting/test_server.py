@@ -6,6 +6,7 @@ over HTTP and checks what a receiver gets and what the API shows.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -250,5 +251,29 @@ def test_outbox_survives_kill_and_receiver_outage(tmp_path: Path) -> None:
             assert len(receiver.requests) == 3
             hosts = sorted(r.json()["alerts"][0]["labels"]["host"] for r in got)
             assert hosts == ["web-0", "web-1", "web-2"]
+    finally:
+        server.stop()
+
+
+def test_transitions_are_streamed_on_the_alerts_topic(tmp_path: Path,
+                                                      receiver: Receiver) -> None:
+    server = serve(tmp_path, config(tmp_path, receiver.url))
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            params = [("topic", "alerts"), ("severity", "critical"), ("state", "firing"),
+                      ("state", "resolved")]
+            with client.stream("GET", "/api/v1/stream/sse", params=params) as response:
+                push(client, "cpu", 99, host="web-7")
+                push(client, "cpu", 10, host="web-7")
+                got = []
+                for line in response.iter_lines():
+                    if line.startswith("data: ") and '"type":"alert"' in line:
+                        got.append(json.loads(line[6:])["alert"])
+                        if len(got) == 2:
+                            break
+            assert [(d["state"], d["transition"]["from"]) for d in got] == [
+                ("firing", None), ("resolved", "firing")]
+            assert got[0]["labels"]["host"] == "web-7" and got[0]["rule"] == "HighCPU"
+            assert isinstance(got[0]["sid"], str)
     finally:
         server.stop()

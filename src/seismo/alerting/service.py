@@ -215,7 +215,7 @@ class AlertService:
             return
         self.log.record_many([(c.alert, c.transition) for c in changes])
         for c in changes:
-            self.publish("alerts", {**c.alert, "transition": c.transition})
+            self.publish("alerts", {**public(c.alert), "transition": c.transition})
             if c.view is not None:
                 alerts_log.info("alert %s", c.text)
                 self.incidents.observe(c.view)
@@ -249,7 +249,7 @@ class AlertService:
         return {**self._with_marks(row), "transitions": self.log.transitions(fp)}
 
     def _with_marks(self, row: dict[str, Any]) -> dict[str, Any]:
-        row = {"id": row["fingerprint"], **row}
+        row = {"id": row["fingerprint"], **public(row)}
         if row["state"] != "resolved":
             with self.lock:
                 row.update(self.manager.marks(row["labels"]))
@@ -520,6 +520,12 @@ def alert_doc(tracked: Tracked) -> dict[str, Any]:
             "resolved_by": episode.resolved_by if episode else None,
             "ends_at_ms": tracked.ends_at_ms,
             "updated_ms": alert.transitions[-1].at_ms if alert.transitions else 0}
+
+
+def public(alert: dict[str, Any]) -> dict[str, Any]:
+    """An alert row as JSON readers see it: the 63-bit series id as a string (browsers
+    lose precision past 2^53), as anomalies do."""
+    return {**alert, "sid": None if alert["sid"] is None else str(alert["sid"])}
 
 
 def transition_doc(t: Transition) -> dict[str, Any]:
