@@ -284,3 +284,17 @@ def test_conditions_from_other_stages_share_the_lifecycle() -> None:
     assert ev.alerts == {} and [c[1] for c in w.changes] == ["pending", "firing", "resolved"]
     again = ev.observe("slo", "SLOBurn", {"slo": "api"}, "critical", {}, True)
     assert again is first and first.alert.episode.number == 2
+
+
+def test_an_alert_firing_again_follows_the_rule_as_it_is_now() -> None:
+    w = World({"name": "High", "expr": "x > 1"})
+    w.push("x", {}, [5])
+    w.clock.ms += 1000
+    w.push("x", {}, [0])
+    w.evaluator.set_rules([parse_rule({"name": "High", "expr": "x > 1", "for": "1m",
+                                       "annotations": {"summary": "now {{ $value }}"}})])
+    w.clock.ms += 1000
+    w.push("x", {}, [7])
+    tracked = next(iter(w.evaluator.alerts.values()))
+    assert tracked.alert.state is AlertState.PENDING and tracked.alert.episode.number == 2
+    assert tracked.annotations == {"summary": "now 7"}

@@ -6,8 +6,9 @@ slot, so a batch finds its pairs with one lookup. Threshold rules on the latest 
 compared for all pairs of a batch at once (numpy); Python only runs for pairs whose
 condition is true or that already have an alert. Window rules read `SeriesWindows`;
 anomaly rules are driven by the detectors' anomaly records; `absent()`, `for` and
-`keep_firing_for` advance on `tick`. Plain object, no threads: the caller serialises
-calls (the runner holds `lock`).
+`keep_firing_for` advance on `tick`, and forecast rules are refitted there (at most every
+`forecast_interval_ms` per series, never per batch; `forecast_rules.py`). Plain object, no
+threads: the caller serialises calls (the runner holds `lock`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,17 @@ from typing import Any, cast
 
 import numpy as np
 
-from seismo.alerting.expr import Absent, Anomaly, Comparison, Instant, OverTime, Rate, Ratio
+from seismo.alerting.expr import (
+    Absent,
+    Anomaly,
+    Comparison,
+    Forecast,
+    Instant,
+    OverTime,
+    Rate,
+    Ratio,
+)
+from seismo.alerting.forecast_rules import outlooks
 from seismo.alerting.rules import Rule
 from seismo.alerting.state import Alert, AlertState, Episode, Transition, fingerprint
 from seismo.alerting.windows import SeriesWindows, window_value
@@ -36,7 +47,10 @@ MAX_RESOLVED_KEPT = 10_000
 # Comparison operators as (greater, equal, less) outcomes that make them true.
 OUTCOMES = {">": (1, 0, 0), ">=": (1, 1, 0), "<": (0, 0, 1), "<=": (0, 1, 1),
             "==": (0, 1, 0), "!=": (1, 0, 1)}
-INSTANT, WINDOW, RATIO, ANOMALY, ABSENT = range(5)
+INSTANT, WINDOW, RATIO, ANOMALY, ABSENT, FORECAST = range(6)
+FORECAST_INTERVAL_MS = 60_000
+FORECAST_FITS_PER_TICK = 64
+"""Series forecast in one tick at most (~30 ms); the others wait for the next ticks."""
 
 
 def compare(values: np.ndarray, ops: Iterable[str] | str, thresholds: np.ndarray | float
@@ -77,6 +91,8 @@ class Tracked:
     """What raises it: `rule`, `custom` (the API), or another stage (`slo`, `model`)."""
     pairs: set[tuple[int, int | None]] = field(default_factory=set)
     """The evaluator's (rule index, series slot) keys that lead to this alert."""
+    variables: dict[str, str] = field(default_factory=dict)
+    """Template variables besides $value and $labels (a forecast's `$crosses_in`)."""
 
     @property
     def fingerprint(self) -> str:
@@ -90,7 +106,7 @@ class Tracked:
     def render(self) -> None:
         """Fill annotation templates with the alert's labels and last value."""
         if self.templates:
-            self.annotations = {k: t.render(self.labels, self.alert.value).text
+            self.annotations = {k: t.render(self.labels, self.alert.value, self.variables).text
                                 for k, t in self.templates.items()}
 
 
@@ -111,6 +127,10 @@ class _Compiled:
     selectors: tuple[Any, ...] = ()
     absent_slots: list[int] = field(default_factory=list)
     ratio_sides: dict[tuple[tuple[str, str], ...], list[int | None]] = field(default_factory=dict)
+    forecast_slots: list[int] = field(default_factory=list)
+    fitted_ms: dict[int, int] = field(default_factory=dict)
+    """Forecast rules: when each series was last forecast."""
+    next_fit_ms: int = 0
 
 
 def _kind(rule: Rule) -> int:
@@ -126,6 +146,8 @@ def _kind(rule: Rule) -> int:
         return RATIO
     if isinstance(operand, Anomaly):
         return ANOMALY
+    if isinstance(operand, Forecast):
+        return FORECAST
     raise InvalidInput(f"rule {rule.name!r}: this expression cannot be evaluated", field="expr")
 
 
@@ -151,12 +173,16 @@ class Evaluator:
 
     def __init__(self, index: SeriesIndex, latest: Callable[[], tuple[np.ndarray, np.ndarray]],
                  *, clock: Callable[[], int], on_change: Change | None = None,
-                 max_active: int = MAX_ACTIVE_ALERTS) -> None:
+                 max_active: int = MAX_ACTIVE_ALERTS,
+                 forecast_interval_ms: int = FORECAST_INTERVAL_MS) -> None:
         self.index = index
         self.latest = latest
         self.clock = clock
         self.on_change = on_change
         self.max_active = max_active
+        self.forecast_interval_ms = forecast_interval_ms
+        self.forecast_fits_per_tick = FORECAST_FITS_PER_TICK
+        self.forecast_fits = 0
         self.lock = threading.RLock()
         self.rules: list[_Compiled] = []
         self.alerts: dict[str, Tracked] = {}
@@ -264,6 +290,7 @@ class Evaluator:
                 remap[j] = i
                 old = previous[j]
                 c.absent_slots, c.ratio_sides = old.absent_slots, old.ratio_sides
+                c.forecast_slots, c.fitted_ms = old.forecast_slots, old.fitted_ms
         kept = remap[self._pair_rule] if len(self._pair_rule) else np.empty(0, np.int32)
         rules, slots = [kept[kept >= 0]], [self._pair_slot[kept >= 0]]
         if fresh:
@@ -283,7 +310,8 @@ class Evaluator:
         self._pair_alerted = np.zeros(len(order), bool)
         self._offsets = np.searchsorted(self._pair_slot, np.arange(known + 1)).astype(np.int64)
         self.windows.horizon_ms.clear()  # recomputed: a removed rule's windows are dropped
-        needs_window = np.array([any(isinstance(t, Rate | OverTime) for t in _terms(c.rule))
+        needs_window = np.array([any(isinstance(t, Rate | OverTime | Forecast)
+                                     for t in _terms(c.rule))
                                  for c in self.rules] + [False], bool)
         for r, slot in zip(self._pair_rule[needs_window[self._pair_rule]].tolist(),
                            self._pair_slot[needs_window[self._pair_rule]].tolist(), strict=True):
@@ -323,6 +351,9 @@ class Evaluator:
         c = self.rules[i]
         if c.kind == ABSENT:
             c.absent_slots.append(slot)
+        elif c.kind == FORECAST:
+            c.forecast_slots.append(slot)
+            c.next_fit_ms = 0
         elif c.kind == RATIO:
             ratio = cast(Ratio, cast(Comparison, c.rule.expr).operand)
             sides = c.ratio_sides.setdefault(_label_key(labels), [None, None])
@@ -334,7 +365,8 @@ class Evaluator:
     def _keep_windows(self, i: int, slot: int, metric: str, labels: Mapping[str, str]) -> None:
         """Keep the recent samples of this series that rule i's windows read."""
         for term in _terms(self.rules[i].rule):
-            if isinstance(term, Rate | OverTime) and term.selector.matches(metric, labels):
+            if (isinstance(term, Rate | OverTime | Forecast)
+                    and term.selector.matches(metric, labels)):
                 self.windows.keep(slot, term.window_ms)
 
     # -- evaluation ---------------------------------------------------------------------
@@ -410,7 +442,8 @@ class Evaluator:
         return slot
 
     def _observe(self, r: int, slot: int | None, true: bool, value: float | None, *,
-                 end_ms: int | None, score: float | None = None) -> None:
+                 end_ms: int | None, score: float | None = None,
+                 variables: dict[str, str] | None = None) -> None:
         c = self.rules[r]
         if slot is not None:
             slot = self._alert_slot(r, slot)
@@ -435,6 +468,8 @@ class Evaluator:
             tracked = self._open(r, slot)
             if tracked is None:
                 return
+        if variables is not None:
+            tracked.variables = variables
         tracked.alert.observe(true, value)
 
     def _open(self, r: int, slot: int | None) -> Tracked | None:
@@ -455,8 +490,11 @@ class Evaluator:
         labels = rule.alert_labels(series_labels)
         fp = fingerprint(rule.name, labels)
         tracked = self.alerts.get(fp) or self._resolved.pop(fp, None)
-        if tracked is not None:
+        if tracked is not None:  # the rule may have changed since this alert last fired
             self.alerts[fp] = tracked
+            tracked.rule, tracked.templates, tracked.slot = rule, rule.annotations, slot
+            tracked.alert.for_ms = rule.for_ms
+            tracked.alert.keep_firing_for_ms = rule.keep_firing_for_ms
         else:
             tracked = self._track(Alert(rule.name, labels, self.clock, for_ms=rule.for_ms,
                                         keep_firing_for_ms=rule.keep_firing_for_ms),
@@ -546,6 +584,44 @@ class Evaluator:
                     absent = cast(Absent, c.rule.expr)
                     self._observe(r, None, now - newest >= absent.for_ms, None,
                                   end_ms=now)
+            self._refit_forecasts(now)
+
+    def _refit_forecasts(self, now: int) -> None:
+        """Forecast the series of forecast rules not forecast for `forecast_interval_ms`,
+        longest-waiting first, at most `forecast_fits_per_tick` of them, and observe."""
+        due: list[tuple[int, int, int]] = []  # (last fit, rule, slot)
+        for r, c in enumerate(self.rules):
+            if c.kind != FORECAST or now < c.next_fit_ms:
+                continue
+            waiting = len(due)
+            next_fit = now + self.forecast_interval_ms
+            for slot in c.forecast_slots:
+                fitted = c.fitted_ms.get(slot)
+                if fitted is None or now - fitted >= self.forecast_interval_ms:
+                    due.append((-1 if fitted is None else fitted, r, slot))
+                else:
+                    next_fit = min(next_fit, fitted + self.forecast_interval_ms)
+            # Due series are looked at again next tick: some may not fit in this one.
+            c.next_fit_ms = now if len(due) > waiting else next_fit
+        if not due:
+            return
+        due.sort()
+        chosen: dict[int, list[int]] = {}
+        for _, r, slot in due[: self.forecast_fits_per_tick]:
+            chosen.setdefault(r, []).append(slot)
+        for r, slots in chosen.items():
+            c = self.rules[r]
+            expr = cast(Comparison, c.rule.expr)
+            found = outlooks(cast(Forecast, expr.operand), expr.op, expr.threshold,
+                             self.windows, slots, now)
+            self.forecast_fits += len(slots)
+            for slot, outlook in found.items():
+                c.fitted_ms[slot] = now
+                if outlook is None:
+                    self._observe(r, slot, False, None, end_ms=now)
+                else:
+                    self._observe(r, slot, outlook.is_true, outlook.value, end_ms=now,
+                                  variables=outlook.variables(now))
 
     # -- people -------------------------------------------------------------------------
 
