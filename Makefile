@@ -47,8 +47,10 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/alert_latency.py $(ALERT_ARGS)
 	$(BIN)/python bench/rule_eval.py
 	$(BIN)/python bench/predictions.py
+	$(BIN)/python bench/sessions.py
 	$(BIN)/python bench/detect_throughput.py
 	$(BIN)/python bench/nab.py
+	$(BIN)/python bench/forecast.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -566,6 +566,41 @@ def _row_problem(row: Any) -> str | None:
     return None
 
 
+@app.command()
+def mcp(
+    url: Annotated[str | None, typer.Option(
+        "--url", help="a running seismo server; tools call its REST API")] = None,
+    token: Annotated[str | None, TOKEN_OPTION] = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        help="run an engine of its own on this store (not one a server is using)")] = None,
+    config: Annotated[Path | None, typer.Option(help="seismo.yaml (with --data-dir)")] = None,
+    no_collector: Annotated[bool, typer.Option("--no-collector", help="no host metrics")]
+    = False,
+) -> None:
+    """Serve MCP on stdio (Claude Desktop, MCP clients): against --url, or on --data-dir."""
+    import anyio
+
+    from seismo.mcp.stdio import serve_embedded, serve_remote
+
+    if (url is None) == (data_dir is None):
+        fail("give either --url (a running server) or --data-dir (an engine of its own)", 2)
+    # stdout carries the protocol: every log line goes to stderr
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if url is not None:
+        anyio.run(serve_remote, url, token)
+        return
+    try:
+        settings = load_settings(config, {"data_dir": data_dir,
+                                          "collector": False if no_collector else None})
+    except SeismoError as exc:
+        fail(exc.message, 2)
+    try:
+        anyio.run(serve_embedded, settings)
+    except (SeismoError, OSError) as exc:
+        fail(f"cannot open the store in {settings.data_dir}: {exc}")
+
+
 def main() -> None:
     try:
         app()

@@ -163,6 +163,7 @@ class Alerting(BaseModel):
     outbox_max_attempts: int = Field(12, gt=0)
     outbox_backoff_max_s: float = Field(300.0, gt=0)
     outbox_workers: int = Field(4, gt=0, le=64)
+    forecast_interval_s: float = Field(60.0, gt=0)
 
     @field_validator("correlation_window")
     @classmethod
@@ -242,6 +243,227 @@ class Models(BaseModel):
         return value
 
 
+def _check_selector_text(value: str) -> str:
+    from seismo.query.selector import SelectorError, parse_selector
+
+    try:
+        parse_selector(value)
+    except SelectorError as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
+class Energy(BaseModel):
+    """Energy statistics of power series (docs/energy.md): units, prices, integration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    selector: str = "machine_power_watts"
+    unit: Literal["W", "kW"] = "W"
+    tariff: float = Field(0.12, ge=0)
+    currency: str = "USD"
+    carbon: float = Field(0.5, ge=0)
+    window: str = "24h"
+    max_gap: str = "15m"
+    active_within: str = "5m"
+    machine_label: str = "machine"
+    max_series: int = Field(10_000, gt=0)
+    stream: bool = True
+    refresh_s: float = Field(10.0, gt=0)
+
+    @field_validator("selector")
+    @classmethod
+    def _check_selector(cls, value: str) -> str:
+        return _check_selector_text(value)
+
+    @field_validator("window", "max_gap", "active_within")
+    @classmethod
+    def _check_duration(cls, value: str) -> str:
+        if parse_duration_s(value) <= 0:
+            raise ValueError("must be positive")
+        return value
+
+
+class CapacityRule(BaseModel):
+    """A limit the series a selector matches must not cross (insights' capacity check)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    selector: str
+    threshold: float
+    direction: Literal["above", "below"] = "above"
+    horizon: str = "7d"
+
+    @field_validator("selector")
+    @classmethod
+    def _check_selector(cls, value: str) -> str:
+        return _check_selector_text(value)
+
+    @field_validator("horizon")
+    @classmethod
+    def _check_horizon(cls, value: str) -> str:
+        if parse_duration_s(value) <= 0:
+            raise ValueError("must be positive")
+        return value
+
+
+def _default_capacity() -> list[CapacityRule]:
+    return [CapacityRule(selector='{__name__=~".+_percent"}', threshold=90.0)]
+
+
+class Insights(BaseModel):
+    """Predictive insights (docs/insights.md): what is checked and when it is a finding."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    selector: str = '{__name__=~".+"}'
+    window: str = "6h"
+    max_series: int = Field(500, gt=0)
+    trend_p_value: float = Field(0.001, gt=0, lt=1)
+    trend_min_change: float = Field(0.2, gt=0)
+    capacity: list[CapacityRule] = Field(default_factory=_default_capacity)
+    slo_budget_low: float = Field(0.25, ge=0, le=1)
+    noisy_window: str = "1h"
+    noisy_fired: int = Field(6, gt=0)
+    anomaly_rate: float = Field(0.05, gt=0, le=1)
+    anomaly_min_points: int = Field(200, gt=0)
+    job_start_type: str = "start"
+    job_finish_type: str = "finish"
+    jobs_window: str = "30d"
+    max_jobs: int = Field(10_000, gt=0)
+    min_jobs: int = Field(10, ge=2)
+    min_similar_jobs: int = Field(3, gt=0)
+
+    @field_validator("selector")
+    @classmethod
+    def _check_selector(cls, value: str) -> str:
+        return _check_selector_text(value)
+
+    @field_validator("window", "noisy_window", "jobs_window")
+    @classmethod
+    def _check_duration(cls, value: str) -> str:
+        if parse_duration_s(value) <= 0:
+            raise ValueError("must be positive")
+        return value
+
+
+
+class Forecast(BaseModel):
+    """Forecasts over the API: bounds on what one request may ask (docs/forecast.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_series: int = Field(1000, gt=0)
+    max_history_points: int = Field(10_000, ge=32)
+    max_horizon_points: int = Field(2000, gt=0)
+    level: float = Field(0.8, ge=0.5, le=0.999)
+class Sessions(BaseModel):
+    """Sessions from events (docs/sessions.md): lifecycle, retention, estimates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    idle_timeout: str = "30m"
+    retention: str = "7d"
+    max_sessions: int = Field(100_000, gt=0)
+    max_events_per_session: int = Field(1000, gt=0)
+    history_per_kind: int = Field(5000, ge=10)
+    min_history: int = Field(10, ge=2)
+    overdue_quantile: float = Field(0.95, gt=0, lt=1)
+    early_window: str = "1m"
+    refresh_interval_s: float = Field(5.0, gt=0)
+    write_series: bool = True
+    max_series_sessions: int = Field(1000, ge=0)
+
+    @field_validator("idle_timeout", "retention", "early_window")
+    @classmethod
+    def _check_duration(cls, value: str) -> str:
+        if parse_duration_s(value) <= 0:
+            raise ValueError("must be positive")
+        return value
+
+
+class StaticConfig(BaseModel):
+    """Scrape targets (`host:port`) and labels added to everything scraped from them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    targets: list[str]
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Relabel(BaseModel):
+    """Keep or drop targets whose `source_labels` (joined by `separator`) match `regex`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_labels: list[str]
+    regex: str = "(.*)"
+    action: Literal["keep", "drop"] = "keep"
+    separator: str = ";"
+
+    @field_validator("regex")
+    @classmethod
+    def _check_regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"bad regex: {exc}") from None
+        return value
+
+
+class ScrapeConfig(BaseModel):
+    """One Prometheus-style scrape job (docs/protocols.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_name: str
+    scrape_interval: str = "15s"
+    scrape_timeout: str = "10s"
+    metrics_path: str = "/metrics"
+    scheme: Literal["http", "https"] = "http"
+    static_configs: list[StaticConfig] = Field(default_factory=list)
+    relabel_configs: list[Relabel] = Field(default_factory=list)
+
+    @field_validator("scrape_interval", "scrape_timeout")
+    @classmethod
+    def _check_duration(cls, value: str) -> str:
+        if parse_duration_s(value) <= 0:
+            raise ValueError("must be positive")
+        return value
+
+
+class MqttSubscription(BaseModel):
+    """An MQTT topic filter and the series its messages become (docs/protocols.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str
+    metric: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    value: str = ""
+    timestamp: str = ""
+    qos: int = Field(0, ge=0, le=2)
+
+
+class Mqtt(BaseModel):
+    """The MQTT subscriber: a broker and the topics to turn into samples."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str = ""
+    password: str = ""
+    client_id: str = ""
+    keepalive_s: int = Field(30, gt=0)
+    reconnect_min_s: float = Field(1.0, gt=0)
+    reconnect_max_s: float = Field(60.0, gt=0)
+    flush_interval_s: float = Field(0.1, gt=0)
+    queue_samples: int = Field(100_000, gt=0)
+    subscriptions: list[MqttSubscription] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
     """Every setting seismo has. See docs/configuration.md."""
 
@@ -276,6 +498,12 @@ class Settings(BaseSettings):
     inhibit_rules: list[dict[str, Any]] = Field(default_factory=list)
     slo: Slo = Field(default_factory=Slo)
     slos: list[dict[str, Any]] = Field(default_factory=list)
+    forecast: Forecast = Field(default_factory=Forecast)
+    energy: Energy = Field(default_factory=Energy)
+    insights: Insights = Field(default_factory=Insights)
+    sessions: Sessions = Field(default_factory=Sessions)
+    scrape_configs: list[ScrapeConfig] = Field(default_factory=list)
+    mqtt: Mqtt = Field(default_factory=Mqtt)
 
     @field_validator("rules", "channels", "routes", "inhibit_rules")
     @classmethod

@@ -21,13 +21,17 @@ from seismo.auth import Principal, RateLimiter, TokenStore
 from seismo.config import Settings
 from seismo.detect.base import KINDS
 from seismo.detect.watcher import BAND_METRICS, Watcher, band_labels, watch_configs
+from seismo.energy import EnergyService
 from seismo.errors import InvalidInput, Overloaded
+from seismo.forecast import ForecastService
 from seismo.ingest.pipeline import Ingestor
 from seismo.ingest.schema import EventIn, IngestBody
 from seismo.ingest.validate import Validator
+from seismo.insights import InsightService
 from seismo.models import Evaluation, ModelService
 from seismo.query.engine import QueryEngine, RangeQuery
 from seismo.query.selector import Selector, parse_selector
+from seismo.sessions import SessionService
 from seismo.slo import SLOEvaluator
 from seismo.store import Store
 from seismo.store.anomalies import Anomaly, AnomalyLog
@@ -47,6 +51,7 @@ HOST_SUMMARY = {  # this host's collector series shown in the `stats` snapshot
 }
 MAX_EVENT_TEXT = 4096
 MAX_BAND_SERIES = 100
+MAX_COUNTED_ANOMALIES = 10_000
 
 
 def _hold(points: dict[str, Any], at: list[int], hold_ms: int) -> list[float | None]:
@@ -79,6 +84,7 @@ class Engine:
         self.ingestor = Ingestor(self.store, self.telemetry,
                                  max_queued_samples=settings.ingest_queue_samples)
         self.query = QueryEngine(self.store, settings.limits)
+        self.forecasts = ForecastService(self.query, settings.forecast)
         self.events = EventLog(data_dir / "state.db")
         self.tokens = TokenStore(data_dir / "state.db")
         self.ingest_limiter = RateLimiter()  # per-token samples/s, see _check_ingest_rate
@@ -96,7 +102,7 @@ class Engine:
             write_band=self.ingestor.enqueue, max_rounds=d.max_points_per_batch,
             max_cpu_share=d.max_cpu_share)
         if d.enabled:
-            self.ingestor.add_listener(self.watcher.offer)
+            self.ingestor.add_listener(self._offer_to_detectors)
         self.alerting = AlertService(settings, self.store.index, lambda: self.store.head.latest,
                                      self.hub.publish)
         if settings.alerting.enabled:
@@ -108,10 +114,20 @@ class Engine:
         self.model_evaluation = Evaluation(
             self.models, index=self.store.index, write=self.ingestor.enqueue,
             observe=self.alerting.observe if settings.alerting.enabled else None)
+        self.energy = EnergyService(settings.energy, self.query, self.store.index,
+                                    self.count_anomalies)
+        self.insights = InsightService(self)
+        self.sessions = SessionService(  # sessions from events (docs/sessions.md)
+            settings.sessions, data_dir / "state.db", self.events, publish=self.hub.publish,
+            write=self.ingestor.enqueue, index=self.store.index, query=self.query,
+            anomalies=self.anomalies,
+            alerts=lambda since_ms: self.alerting.log.query(since_ms=since_ms, limit=10_000))
         self._counted: dict[str, int] = {}  # running totals already added to telemetry
         self._stop = threading.Event()
         self._upkeep: threading.Thread | None = None
         self.background: list[Any] = []  # collector, demo: objects with start() and stop()
+        self.detectors_paused = False  # stop_monitoring: batches skip the detectors
+        self._monitoring_lock = threading.Lock()
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -126,6 +142,8 @@ class Engine:
         if self.settings.models.enabled:  # after the ingestor: it writes series
             self.models.start()
             self.model_evaluation.start()
+        if self.settings.sessions.enabled:  # after the ingestor: it writes series
+            self.sessions.start()
         self._upkeep = threading.Thread(target=self._run_upkeep, name="seismo-upkeep",
                                         daemon=True)
         self._upkeep.start()
@@ -139,6 +157,8 @@ class Engine:
         if self.settings.models.enabled:
             self.model_evaluation.stop()
             self.models.stop()
+        self.energy.stop()  # before the store closes under its reads
+        self.sessions.stop()  # before the ingestor: it writes series
         self._stop.set()
         if self._upkeep is not None:
             self._upkeep.join(timeout=60)
@@ -151,6 +171,7 @@ class Engine:
         self.events.close()
         self.tokens.close()
         self.anomalies.close()
+        self.sessions.close()
 
     def _run_upkeep(self) -> None:
         while not self._stop.wait(1.0):
@@ -272,10 +293,14 @@ class Engine:
                                    field=f"events[{i}].timestamp")
             events.append(Event(item.type, item.source, item.severity, item.message,
                                 dict(item.attributes), ts))
+        if self.settings.sessions.enabled:
+            self.sessions.check(events)  # a bad session id or status: nothing stored
         stored = self.events.append(events)
         self.telemetry.events_ingested.inc(len(stored))
         for event in stored:
             self.hub.publish("events", event.to_dict())
+        if self.settings.sessions.enabled:
+            self.sessions.observe(stored)
         return stored
 
     def query_range(self, q: RangeQuery, *, band: bool = False) -> list[dict[str, Any]]:
@@ -351,6 +376,12 @@ class Engine:
         return {"anomaly_rate": round(flagged / scored, 6) if scored else 0.0,
                 "points": scored, "anomalous": flagged, "series": series}
 
+    def count_anomalies(self, selector: Selector, start_ms: int, end_ms: int) -> int:
+        """Anomalies of the selected series overlapping [start_ms, end_ms] (at most
+        MAX_COUNTED_ANOMALIES): the energy statistics' `anomalies`."""
+        return len(self.find_anomalies(selector, start_ms=start_ms, end_ms=end_ms,
+                                       limit=MAX_COUNTED_ANOMALIES))
+
     # -- stats --------------------------------------------------------------------------
 
     def stats_snapshot(self) -> dict[str, Any]:
@@ -368,7 +399,52 @@ class Engine:
                 if np.isfinite(values[0]):
                     host[name] = round(float(values[0]), 3)
         snapshot["host"] = host
+        if self.settings.energy.stream:  # computed off the event loop, cached
+            energy = self.energy.latest()
+            if energy is not None:
+                snapshot["energy"] = energy
         return snapshot
+
+    # -- monitoring (start/stop) ------------------------------------------------------
+
+    def _offer_to_detectors(self, batch: Batch) -> None:
+        if not self.detectors_paused:
+            self.watcher.offer(batch)
+
+    def monitoring(self) -> dict[str, Any]:
+        """What seismo watches by itself: its collectors and stream processors."""
+        s = self.settings
+        workers = [{"name": w.name, "running": bool(getattr(w, "is_running", True))}
+                   for w in self.background]
+        detecting = s.detect.enabled and not self.detectors_paused
+        return {"running": detecting or any(w["running"] for w in workers),
+                "collectors": workers,
+                "processors": {"detectors": detecting, "alert_rules": s.alerting.enabled,
+                               "slos": s.slo.enabled, "models": s.models.enabled}}
+
+    def start_monitoring(self) -> dict[str, Any]:
+        """Start the host collector (adding one if the server runs without it), the other
+        background workers, and let new samples reach the detectors again."""
+        from seismo.collector.host import HostCollector  # it imports this module
+
+        with self._monitoring_lock:
+            if not any(isinstance(w, HostCollector) for w in self.background):
+                self.background.append(HostCollector(self))
+            for worker in self.background:
+                if not getattr(worker, "is_running", True):
+                    worker.start()
+            self.detectors_paused = False
+        return self.monitoring()
+
+    def stop_monitoring(self) -> dict[str, Any]:
+        """Stop the collectors and pause the detectors. Ingest, storage, alert rules, SLOs
+        and models go on: pushed samples are kept and configured alerts keep firing."""
+        with self._monitoring_lock:
+            for worker in self.background:
+                if getattr(worker, "is_running", False):
+                    worker.stop()
+            self.detectors_paused = True
+        return self.monitoring()
 
     # -- health -------------------------------------------------------------------------
 

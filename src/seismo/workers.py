@@ -1,4 +1,5 @@
-"""Background workers that feed the engine: the host collector and the demo workloads."""
+"""Background workers that feed the engine: the host collector, the demo workloads,
+scraping (`scrape_configs:`) and the MQTT subscriber (`mqtt:`)."""
 
 from __future__ import annotations
 
@@ -15,3 +16,11 @@ def attach_workers(engine: Engine) -> None:
         from seismo.collector.demo import DemoWorkload
 
         engine.background.append(DemoWorkload(engine))
+    if engine.settings.scrape_configs:
+        from seismo.ingest.scrape import Scraper
+
+        engine.background.append(Scraper(engine, engine.settings.scrape_configs))
+    if engine.settings.mqtt.subscriptions:
+        from seismo.ingest.mqtt import MqttSubscriber
+
+        engine.background.append(MqttSubscriber(engine, engine.settings.mqtt))

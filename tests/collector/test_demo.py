@@ -26,7 +26,9 @@ def test_demo_tick_stores_workloads_and_a_deploy(tmp_path: Path) -> None:
         engine.stop()
     metrics = {s["metric"] for s in found}
     assert metrics == {"http_requests_total", "http_request_duration_seconds", "queue_depth",
-                       "power_watts"}
+                       "power_watts", "machine_power_watts", "session_progress"}
+    machines = {s["labels"]["machine"] for s in found if s["metric"] == "machine_power_watts"}
+    assert len(machines) == 8
     assert all(s["value"] is not None and s["value"] >= 0 for s in found)
     meters = {s["labels"]["meter"] for s in found if s["metric"] == "power_watts"}
     assert meters == {"solar-1", "grid", "hvac"}

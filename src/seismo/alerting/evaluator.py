@@ -201,6 +201,7 @@ class Evaluator:
         self._by_metric: dict[str, list[int]] = {}
         self._by_label: dict[tuple[str, str, str], list[int]] = {}
         self._nameless: list[int] = []
+        self._forecast_rules: list[int] = []  # indices of forecast rules, for tick
 
     # -- rules --------------------------------------------------------------------------
 
@@ -238,6 +239,7 @@ class Evaluator:
                     tracked.alert.keep_firing_for_ms = new_rule.keep_firing_for_ms
             previous_rules = self.rules
             self.rules = compiled
+            self._forecast_rules = [i for i, c in enumerate(compiled) if c.kind == FORECAST]
             self._rule_kind = np.array([c.kind for c in compiled], np.int8)
             self._rule_bits = (np.concatenate([c.bits for c in compiled]) if compiled
                                else np.empty((0, 3), bool))
@@ -590,8 +592,9 @@ class Evaluator:
         """Forecast the series of forecast rules not forecast for `forecast_interval_ms`,
         longest-waiting first, at most `forecast_fits_per_tick` of them, and observe."""
         due: list[tuple[int, int, int]] = []  # (last fit, rule, slot)
-        for r, c in enumerate(self.rules):
-            if c.kind != FORECAST or now < c.next_fit_ms:
+        for r in self._forecast_rules:
+            c = self.rules[r]
+            if now < c.next_fit_ms:
                 continue
             waiting = len(due)
             next_fit = now + self.forecast_interval_ms
@@ -613,10 +616,11 @@ class Evaluator:
             c = self.rules[r]
             expr = cast(Comparison, c.rule.expr)
             found = outlooks(cast(Forecast, expr.operand), expr.op, expr.threshold,
-                             self.windows, slots, now)
+                             self.windows, slots, now, self.latest()[0])
             self.forecast_fits += len(slots)
-            for slot, outlook in found.items():
+            for slot in slots:
                 c.fitted_ms[slot] = now
+            for slot, outlook in found.items():
                 if outlook is None:
                     self._observe(r, slot, False, None, end_ms=now)
                 else:

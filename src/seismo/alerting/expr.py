@@ -188,8 +188,8 @@ class Anomaly(_Node):
 
 @dataclass(frozen=True)
 class Forecast(_Node):
-    """The value forecast `horizon_ms` ahead from a window of history (parsed; not yet
-    evaluated: forecasting is a later issue)."""
+    """The forecast over the next `horizon_ms`, fitted on a window of history; compared,
+    true when the point forecast meets the threshold at any step (`forecast_rules.py`)."""
 
     selector: Selector
     window_ms: int

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from seismo.alerting.expr import Absent, Comparison, Expr, Forecast, Ratio, parse_expr
+from seismo.alerting.expr import Absent, Comparison, Expr, Forecast, parse_expr
 from seismo.config import parse_duration_s
 from seismo.errors import InvalidInput
 from seismo.notify.message import SEVERITIES
@@ -101,6 +101,9 @@ def parse_rule(doc: Any, *, field_name: str = "rule", source: str = "api") -> Ru
                                "resolve below Y); absent() has no resolve",
                                field=f"{field_name}.resolve")
         _check_supported(parsed, f"{field_name}.resolve")
+        if isinstance(parsed.operand, Forecast):
+            raise InvalidInput("resolve cannot be a forecast(); resolve on the series itself "
+                               "(disk_free > 1e9) or leave it out", field=f"{field_name}.resolve")
         resolve = parsed
     severity = doc.get("severity", "medium")
     if severity not in SEVERITIES:
@@ -119,11 +122,6 @@ def parse_rule(doc: Any, *, field_name: str = "rule", source: str = "api") -> Ru
 
 
 def _check_supported(expr: Expr, where: str) -> None:
-    operand = expr.operand if isinstance(expr, Comparison) else None
-    parts = (operand.numerator, operand.denominator) if isinstance(operand, Ratio) else (operand,)
-    if any(isinstance(p, Forecast) for p in parts):
-        raise InvalidInput("forecast() rules need forecasting, which this version does not "
-                           "have yet", field=where)
     if isinstance(expr, Absent) and expr.selector.metric_name() is None:
         raise InvalidInput("absent() needs a metric name in its selector", field=where)
 

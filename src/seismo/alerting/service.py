@@ -66,7 +66,8 @@ class AlertService:
         self.silences = SilenceStore(db, clock)
         self.incidents = Incidents(window_ms=int(parse_duration_s(a.correlation_window) * 1000))
         self.evaluator = Evaluator(index, latest, clock=clock, on_change=self._changed,
-                                   max_active=a.max_active_alerts)
+                                   max_active=a.max_active_alerts,
+                                   forecast_interval_ms=int(a.forecast_interval_s * 1000))
         self.lock = self.evaluator.lock
         self.channels: dict[str, ChannelSpec] = {}
         self.outbox = Outbox(db, lambda: self.channels, clock=clock,

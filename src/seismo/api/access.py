@@ -31,11 +31,13 @@ Rule = Role | Literal["public"]
 # (route template, method) → the least role that may call it, or PUBLIC.
 RULES: dict[tuple[str, str], Rule] = {
     ("/", "GET"): PUBLIC,
+    ("/ui", "GET"): PUBLIC,  # the dashboard's static files (api/ui.py)
     ("/docs", "GET"): PUBLIC,
     ("/docs/oauth2-redirect", "GET"): PUBLIC,
     ("/redoc", "GET"): PUBLIC,
     ("/openapi.json", "GET"): PUBLIC,
     ("/api/v1/health", "GET"): PUBLIC,
+    ("/api/v1/whoami", "GET"): Role.VIEWER,
     ("/metrics", "GET"): Role.VIEWER,
     ("/api/v1/series", "GET"): Role.VIEWER,
     ("/api/v1/metric_names", "GET"): Role.VIEWER,
@@ -48,6 +50,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/api/v1/stream/sse", "GET"): Role.VIEWER,
     ("/api/v1/ingest", "POST"): Role.OPERATOR,
     ("/api/v1/events", "POST"): Role.OPERATOR,
+    ("/write", "POST"): Role.OPERATOR,  # ingest protocols (docs/protocols.md)
+    ("/api/v2/write", "POST"): Role.OPERATOR,
+    ("/api/v1/write", "POST"): Role.OPERATOR,
+    ("/v1/metrics", "POST"): Role.OPERATOR,
     ("/api/v1/admin/flush", "POST"): Role.ADMIN,
     ("/api/v1/tokens", "GET"): Role.ADMIN,
     ("/api/v1/tokens", "POST"): Role.ADMIN,
@@ -88,7 +94,41 @@ RULES: dict[tuple[str, str], Rule] = {
     ("/api/v1/slos", "POST"): Role.ADMIN,
     ("/api/v1/slos/{name}", "PUT"): Role.ADMIN,
     ("/api/v1/slos/{name}", "DELETE"): Role.ADMIN,
+    ("/api/v1/forecast", "GET"): Role.VIEWER,
+    ("/api/v1/energy/stats", "GET"): Role.VIEWER,
+    ("/api/v1/insights", "GET"): Role.VIEWER,
+    ("/api/v1/insights/jobs", "GET"): Role.VIEWER,
+    ("/api/v1/sessions", "GET"): Role.VIEWER,
+    ("/api/v1/sessions/stats", "GET"): Role.VIEWER,
+    ("/api/v1/sessions/{session_id}", "GET"): Role.VIEWER,
+    ("/api/v1/stream/recent", "GET"): Role.VIEWER,
+    ("/api/v1/monitoring", "GET"): Role.VIEWER,
+    ("/api/v1/monitoring/start", "POST"): Role.OPERATOR,
+    ("/api/v1/monitoring/stop", "POST"): Role.OPERATOR,
+    # MCP (streamable HTTP) sends every call, read or write, as a POST: a viewer gets in,
+    # and each tool that writes checks the caller's role itself (seismo/mcp/tools.py).
+    ("/mcp", "GET"): Role.VIEWER,
+    ("/mcp", "POST"): Role.VIEWER,
+    ("/mcp", "DELETE"): Role.VIEWER,
+    # Prometheus' query API (docs/grafana.md): Grafana POSTs long queries as forms; all read.
+    ("/prometheus/api/v1/query", "GET"): Role.VIEWER,
+    ("/prometheus/api/v1/query", "POST"): Role.VIEWER,
+    ("/prometheus/api/v1/query_range", "GET"): Role.VIEWER,
+    ("/prometheus/api/v1/query_range", "POST"): Role.VIEWER,
+    ("/prometheus/api/v1/series", "GET"): Role.VIEWER,
+    ("/prometheus/api/v1/series", "POST"): Role.VIEWER,
+    ("/prometheus/api/v1/labels", "GET"): Role.VIEWER,
+    ("/prometheus/api/v1/labels", "POST"): Role.VIEWER,
+    ("/prometheus/api/v1/label/{name}/values", "GET"): Role.VIEWER,
+    ("/prometheus/api/v1/metadata", "GET"): Role.VIEWER,
+    ("/prometheus/api/v1/status/buildinfo", "GET"): Role.VIEWER,
 }
+CHECKS_ROLES_ITSELF: Final = frozenset({"/mcp"})
+"""Routes whose writes are checked per operation by the handler, not by RULES alone."""
+READS_BY_POST: Final = frozenset({
+    "/prometheus/api/v1/query", "/prometheus/api/v1/query_range",
+    "/prometheus/api/v1/series", "/prometheus/api/v1/labels"})
+"""POST routes that change nothing (a form instead of a long URL), so a viewer may call."""
 
 NO_RULE = "no access rule for this route"
 CORS_HEADERS = ["Authorization", "Content-Type", "Content-Encoding", "Last-Event-ID"]
@@ -118,7 +158,8 @@ def take_token(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             scheme, _, credentials = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and credentials.strip():
+            # `Token` is how InfluxDB 2 clients (Telegraf's influxdb_v2 output) send it.
+            if scheme.lower() in ("bearer", "token") and credentials.strip():
                 secret = credentials.strip()
             break
     query: bytes = scope.get("query_string", b"")

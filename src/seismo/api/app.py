@@ -9,26 +9,30 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seismo import __version__
 from seismo.api import access, errors
 from seismo.api.alerts import build_alert_router
+from seismo.api.energy import build_energy_router
+from seismo.api.forecast import build_forecast_router
+from seismo.api.insights import build_insight_router
 from seismo.api.models import build_model_router
+from seismo.api.monitoring import build_monitoring_router
+from seismo.api.prometheus import build_prometheus_router
+from seismo.api.protocols import build_protocol_router
 from seismo.api.routes import build_router
 from seismo.api.routing import matched_route, template_of
+from seismo.api.sessions import build_session_router
 from seismo.api.slos import build_slo_router
 from seismo.api.stream import CaptureTransport, build_stream_router
 from seismo.api.tokens import build_token_router
+from seismo.api.ui import mount_ui
 from seismo.engine import Engine
+from seismo.mcp.http import mount as mount_mcp
 from seismo.telemetry import Telemetry
-
-_LANDING = """<!doctype html><meta charset="utf-8"><title>seismo</title>
-<h1>seismo</h1><p>Running. API: <a href="/docs">/docs</a> ·
-health: <a href="/api/v1/health">/api/v1/health</a> ·
-own metrics: <a href="/metrics">/metrics</a></p>"""
 
 
 class _Timing:
@@ -96,9 +100,12 @@ def create_app(engine: Engine, *, manage_engine: bool = True,
             gc.collect()
             gc.freeze()
         await engine.hub.start()
+        mcp_sessions = run_mcp()  # the /mcp session manager's task group
+        await mcp_sessions.__aenter__()
         try:
             yield
         finally:
+            await mcp_sessions.__aexit__(None, None, None)
             await engine.hub.stop()
             if manage_engine:
                 engine.stop()
@@ -116,15 +123,21 @@ def create_app(engine: Engine, *, manage_engine: bool = True,
     app.include_router(build_alert_router())
     app.include_router(build_model_router())
     app.include_router(build_slo_router())
+    app.include_router(build_forecast_router())
+    app.include_router(build_monitoring_router())
+    app.include_router(build_protocol_router())  # /write, /api/v1/write, /v1/metrics
+    run_mcp = mount_mcp(app, engine)  # /mcp: streamable HTTP (docs/mcp.md)
+    app.include_router(build_energy_router())
+    app.include_router(build_insight_router())
+    app.include_router(build_prometheus_router())  # /prometheus: docs/grafana.md
+    app.include_router(build_session_router())
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return Response(generate_latest(engine.telemetry.registry),
                         media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/", include_in_schema=False)
-    def landing() -> HTMLResponse:
-        return HTMLResponse(_LANDING)
+    mount_ui(app)  # the dashboard at / and /ui/ (docs/dashboard.md)
 
     access.install(app, engine.tokens, engine.settings)  # inside _Timing: 401s are timed
     app.add_middleware(_Timing, telemetry=engine.telemetry)

@@ -9,8 +9,10 @@ from fastapi import Request
 from seismo.errors import InvalidInput, TooLarge
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The (decompressed) body, or TooLarge past `max_bytes` either way."""
+async def read_body(request: Request, max_bytes: int,
+                    raw_encodings: tuple[str, ...] = ()) -> bytes:
+    """The (decompressed) body, or TooLarge past `max_bytes` either way. A body in one of
+    `raw_encodings` (remote-write's `snappy`) is returned as sent, for the caller to decode."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise TooLarge(f"body of {declared} bytes is over the limit of {max_bytes}",
@@ -24,7 +26,7 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         chunks.append(chunk)
     body = b"".join(chunks)
     encoding = request.headers.get("content-encoding", "identity").lower()
-    if encoding in ("", "identity"):
+    if encoding in ("", "identity") or encoding in raw_encodings:
         return body
     if encoding != "gzip":
         raise InvalidInput(f"unsupported Content-Encoding {encoding!r}; use gzip",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket
 from fastapi.responses import Response
@@ -83,7 +83,7 @@ def build_stream_router() -> APIRouter:
     async def stream_sse(
         request: Request,
         topic: Annotated[list[str], Query(description="samples, events, anomalies, alerts, "
-                                                      "stats; repeat for several")],
+                                                      "stats, sessions; repeat for several")],
         selector: Annotated[str | None, Query(description="series selector")] = None,
         type: Annotated[list[str] | None, Query(description="events: event types")] = None,
         source: Annotated[list[str] | None, Query(description="events: sources")] = None,
@@ -116,6 +116,32 @@ def build_stream_router() -> APIRouter:
             hub.detach(subscriber)
             raise
         return EventStream(hub, subscriber, sink, cursor)
+
+    @router.get("/stream/recent", tags=["stream"])
+    def stream_recent(
+        request: Request,
+        topic: Annotated[str, Query(description="samples, events, anomalies, alerts, stats, "
+                                                     "sessions")],
+        since: Annotated[int | None, Query(ge=0, description="messages after this seq; "
+                                                  "absent: the newest")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        selector: Annotated[str | None, Query(description="series selector")] = None,
+        type: Annotated[list[str] | None, Query(description="events: event types")] = None,
+        source: Annotated[list[str] | None, Query(description="events: sources")] = None,
+        severity: Annotated[list[str] | None, Query(description="alerts: severities")] = None,
+        kind: Annotated[list[str] | None, Query(description="anomalies: kinds")] = None,
+        detector: Annotated[list[str] | None, Query()] = None,
+        state: Annotated[list[str] | None, Query(description="alerts, anomalies: states")]
+        = None,
+        rule: Annotated[list[str] | None, Query(description="alerts: rule names")] = None,
+    ) -> dict[str, Any]:
+        """A topic's buffered messages after a cursor (or the newest): the stream for
+        clients that poll. Reply `{topic, seq, first_seq, cursor, more, gap, messages}`."""
+        hub: Hub = request.app.state.engine.hub
+        given = {"selector": selector, "type": type, "source": source, "severity": severity,
+                 "kind": kind, "detector": detector, "state": state, "rule": rule}
+        return hub.recent(topic, {k: v for k, v in given.items() if v is not None}, since,
+                          limit)
 
     return router
 

@@ -119,6 +119,13 @@ def query_range(selector: str, start: str | None, end: str | None, step: str | N
     return Call("GET", "/query_range", _whole, params=params)
 
 
+def forecast(selector: str, horizon: str, step: str | None, history: str | None,
+             threshold: float | None, level: float | None) -> Call[Reply]:
+    params = _present(selector=selector, horizon=horizon, step=step, history=history,
+                      threshold=threshold, level=level)
+    return Call("GET", "/forecast", _whole, params=params)
+
+
 def series(selector: str, limit: int) -> Call[list[Reply]]:
     return Call("GET", "/series", _list_of("series"),
                 params={"selector": selector, "limit": limit})

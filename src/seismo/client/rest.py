@@ -70,6 +70,13 @@ class Client:
         """Step buckets of the selected series: `{"series": [...], "step_ms": n}`."""
         return self._send(calls.query_range(selector, start, end, step, agg, group_by))
 
+    def forecast(self, selector: str, horizon: str = "1h", *, step: str | None = None,
+                 history: str | None = None, threshold: float | None = None,
+                 level: float | None = None) -> Reply:
+        """Forecast of the selected series with intervals and backtest accuracy
+        (docs/forecast.md): `{"series": [{"values", "lower", "upper", "mase", ...}], ...}`."""
+        return self._send(calls.forecast(selector, horizon, step, history, threshold, level))
+
     def series(self, selector: str, limit: int = 10_000) -> list[Reply]:
         """The series a selector matches: `[{"metric", "labels", "id"}]`."""
         return self._send(calls.series(selector, limit))
@@ -211,6 +218,14 @@ class AsyncClient:
                           group_by: Sequence[str] | None = None) -> Reply:
         """Step buckets of the selected series: `{"series": [...], "step_ms": n}`."""
         return await self._send(calls.query_range(selector, start, end, step, agg, group_by))
+
+    async def forecast(self, selector: str, horizon: str = "1h", *, step: str | None = None,
+                       history: str | None = None, threshold: float | None = None,
+                       level: float | None = None) -> Reply:
+        """Forecast of the selected series with intervals and backtest accuracy
+        (docs/forecast.md): `{"series": [{"values", "lower", "upper", "mase", ...}], ...}`."""
+        return await self._send(calls.forecast(selector, horizon, step, history, threshold,
+                                               level))
 
     async def series(self, selector: str, limit: int = 10_000) -> list[Reply]:
         """The series a selector matches: `[{"metric", "labels", "id"}]`."""

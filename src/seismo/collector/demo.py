@@ -1,4 +1,5 @@
-"""Sample workloads for `seismo serve --demo`: a web service, a queue and an energy site.
+"""Sample workloads for `seismo serve --demo`: a web service, a queue, an energy site and a
+factory of eight machines (`factory.py`, for the energy statistics).
 
 Every second a thread ingests plausible values (with the odd anomaly) through the same
 validation and ingest path as `POST /api/v1/ingest`, and now and then a deploy event.
@@ -11,7 +12,9 @@ import math
 import random
 import time
 
+from seismo.collector.factory import Factory
 from seismo.collector.periodic import Periodic
+from seismo.collector.sessions import SessionWorkload
 from seismo.engine import Engine, now_ms
 from seismo.ingest.schema import EventIn, SeriesIn
 
@@ -36,6 +39,8 @@ class DemoWorkload(Periodic):
         self._queue_depth = 5.0
         self._next_deploy = time.monotonic() + 30.0
         self._version = 1
+        self.factory = Factory(self.rng, now_ms())
+        self.sessions = SessionWorkload(self.rng)  # session events (docs/sessions.md)
 
     def step(self) -> None:
         self.tick()
@@ -43,9 +48,13 @@ class DemoWorkload(Periodic):
     def tick(self) -> None:
         """Ingest one second of every workload; add a deploy event when one is due."""
         at = now_ms()
-        series = self.web(at) + self.queue() + self.energy(at)
+        series = self.web(at) + self.queue() + self.energy(at) + self.factory.sample(at)
+        session_events, session_series = self.sessions.tick(at)
+        series += session_series
         prepared = self.engine.validator.columnar(series, at)
         self.engine.ingestor.submit_blocking(prepared.batch)
+        if session_events:
+            self.engine.add_events(session_events)
         if time.monotonic() >= self._next_deploy:
             self._next_deploy = time.monotonic() + DEPLOY_EVERY_S * self.rng.uniform(0.5, 1.5)
             self._version += 1

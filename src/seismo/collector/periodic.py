@@ -23,6 +23,11 @@ class Periodic:
     def step(self) -> object:
         raise NotImplementedError
 
+    @property
+    def is_running(self) -> bool:
+        return (self._thread is not None and self._thread.is_alive()
+                and not self._stop.is_set())
+
     def start(self) -> None:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name=f"seismo-{self.name}",

@@ -83,8 +83,10 @@ class Template:
     def __repr__(self) -> str:
         return f"Template({self.source!r}, field={self.field!r})"
 
-    def render(self, labels: Mapping[str, str], value: float | None = None) -> Rendered:
-        """Substitute the alert's labels and value."""
+    def render(self, labels: Mapping[str, str], value: float | None = None,
+               variables: Mapping[str, str] | None = None) -> Rendered:
+        """Substitute the alert's labels and value, and `variables` (`{"$crosses_in": ...}`,
+        set by forecast rules)."""
         out: list[str] = []
         missing: list[str] = []
         for part in self._parts:
@@ -92,6 +94,8 @@ class Template:
                 out.append(part)
                 continue
             text = self._evaluate(part, labels, value)
+            if text is None and variables and not part.functions:
+                text = variables.get(part.variable)
             if text is None:
                 missing.append(part.variable)
             else:

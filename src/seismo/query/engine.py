@@ -238,6 +238,33 @@ class QueryEngine:
         totals.quantile[:] = cells[:, 3]
         return totals
 
+    # -- raw samples --------------------------------------------------------------------
+
+    def samples(self, slots: Sequence[int], start_ms: int, end_ms: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every sample of the given series with start_ms <= ts <= end_ms, as three
+        columns (slot, ts, value) sorted by slot, then ts: for computations that need each
+        point (energy integration). The caller bounds the work by passing few slots."""
+        wanted = np.asarray(slots, dtype=np.int64)
+        if len(wanted) == 0 or end_ms < start_ms:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        sids = self.store.index.ids(wanted)
+        with self.store.snapshot(start_ms, end_ms) as snap:
+            cur = self._cursor()
+            try:
+                source = self._source(cur, snap, sids, start_ms, end_ms)
+                table = cur.sql(f"SELECT sid, ts, value FROM ({source}) ORDER BY sid, ts"
+                                ).to_arrow_table()
+            finally:
+                cur.close()
+        sid_col = table.column("sid").to_numpy()
+        order = np.argsort(sids, kind="stable")
+        slot_col = wanted[order][np.searchsorted(sids[order], sid_col)]
+        ts = table.column("ts").to_numpy().astype(np.int64)
+        values = table.column("value").to_numpy(zero_copy_only=False).astype(np.float64)
+        by_slot = np.lexsort((ts, slot_col))  # sid order is not slot order
+        return slot_col[by_slot], ts[by_slot], values[by_slot]
+
     def _groups(
         self, slots: np.ndarray, group_by: tuple[str, ...] | None
     ) -> tuple[np.ndarray, list[tuple[str, dict[str, str]]]]:

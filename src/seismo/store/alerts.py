@@ -110,6 +110,19 @@ class AlertLog:
         keys = ("episode", "from", "to", "at_ms", "reason", "by", "comment", "value")
         return [dict(zip(keys, r, strict=True)) for r in reversed(rows)]
 
+    def transition_counts(self, since_ms: int) -> list[dict[str, Any]]:
+        """Per rule and source, since `since_ms`: transitions to firing (not back from
+        acknowledged), to resolved, and the alerts they belong to (noisy-rule insights)."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT a.rule, a.source, "
+                "sum(t.to_state = 'firing' AND coalesce(t.from_state, '') != 'acknowledged'), "
+                "sum(t.to_state = 'resolved'), count(DISTINCT t.fingerprint) "
+                "FROM alert_transitions t JOIN alerts a ON a.fingerprint = t.fingerprint "
+                "WHERE t.at_ms >= ? GROUP BY a.rule, a.source", (since_ms,)).fetchall()
+        return [{"rule": r, "source": s, "fired": int(f or 0), "resolved": int(x or 0),
+                 "alerts": int(n)} for r, s, f, x, n in rows]
+
     def active(self) -> list[dict[str, Any]]:
         return self.query(states=["pending", "firing", "acknowledged"], limit=10_000_000)
 

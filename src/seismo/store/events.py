@@ -104,6 +104,31 @@ class EventLog:
             for i, ts, t, src, sev, msg, attrs in rows
         ]
 
+    def after_id(self, event_id: int, limit: int = 10_000) -> list[Event]:
+        """Events stored after `event_id`, oldest first (a consumer catching up)."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT id, ts, type, source, severity, message, attributes FROM events "
+                "WHERE id > ? ORDER BY id LIMIT ?", (event_id, limit)).fetchall()
+        return [Event(type=t, source=src, severity=sev, message=msg,
+                      attributes=json.loads(attrs), timestamp=ts, id=i)
+                for i, ts, t, src, sev, msg, attrs in rows]
+
+    def by_ids(self, ids: list[int]) -> list[Event]:
+        """The events with these ids (those still stored), oldest first."""
+        found: list[Event] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            with self._lock:
+                rows = self._con.execute(
+                    "SELECT id, ts, type, source, severity, message, attributes FROM events "
+                    f"WHERE id IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
+            found += [Event(type=t, source=src, severity=sev, message=msg,
+                            attributes=json.loads(attrs), timestamp=ts, id=i)
+                      for i, ts, t, src, sev, msg, attrs in rows]
+        found.sort(key=lambda e: (e.timestamp, e.id or 0))
+        return found
+
     def count(self) -> int:
         with self._lock:
             row = self._con.execute("SELECT count(*) FROM events").fetchone()

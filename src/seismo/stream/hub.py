@@ -24,7 +24,7 @@ from seismo.errors import InvalidInput, Overloaded
 from seismo.store.series import SeriesIndex
 from seismo.stream.message import Bundle, Message
 from seismo.stream.subscriber import Sink, Subscriber, Subscription
-from seismo.stream.topics import Filter, RecordTopic, SamplesTopic, Topic
+from seismo.stream.topics import ChangeTopic, Filter, RecordTopic, SamplesTopic, Topic
 
 log = logging.getLogger(__name__)
 YIELD_EVERY = 100
@@ -59,6 +59,8 @@ class Hub:
             RecordTopic("alerts", "alert", filters=("severity", "state", "rule"),
                         max_messages=n, max_bytes=size),
             RecordTopic("stats", "stats", max_messages=n, max_bytes=size),
+            ChangeTopic("sessions", "session", filters=("kind", "state"),  # start/update/end
+                        max_messages=n, max_bytes=size),
         ]
         self.topics = {t.name: t for t in topics}
         self.subscribers: dict[Subscriber, None] = {}
@@ -214,6 +216,50 @@ class Hub:
                         await asyncio.sleep(0)
         finally:
             sub.replaying = False
+
+    def recent(self, topic_name: Any, spec: dict[str, Any], since: Any = None,
+               limit: int = 100) -> dict[str, Any]:
+        """A topic's buffered messages, for request/response clients (REST, MCP).
+
+        Without `since`: the newest `limit` messages that pass the filter. With `since`:
+        the oldest `limit` messages after that seq; call again with the reply's `cursor`
+        to go on. `gap` says when messages after `since` have already left the buffer
+        (or `since` is from before a restart).
+        """
+        topic = self._topic(topic_name)
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int)
+                                  or since < 0):
+            raise InvalidInput("since must be a non-negative integer seq", field="since")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise InvalidInput("limit must be an integer from 1 to 1000", field="limit")
+        selected = topic.parse_filter(spec)
+        gap: dict[str, Any] | None = None
+        if since is not None and since > topic.seq:
+            gap = {"reason": "restart", "from_seq": None, "to_seq": None}
+            since = 0
+        first, entries = topic.after(0 if since is None else since)
+        if since is not None and since + 1 < first and gap is None:
+            gap = {"reason": "expired", "from_seq": since + 1, "to_seq": first - 1}
+        messages: list[dict[str, Any]] = []
+        cursor = topic.seq if since is None else since
+        more = False
+        ordered = entries if since is not None else reversed(entries)
+        for entry in ordered:
+            if len(messages) >= limit:
+                more = since is not None
+                break
+            item = selected.select(entry.item)
+            if item is not None:
+                messages.append(topic.render(entry.seq, item))
+            if since is not None:
+                cursor = entry.seq
+        if since is None:
+            messages.reverse()
+            cursor = entries[-1].seq if entries else cursor
+        elif not more and entries:
+            cursor = max(cursor, entries[-1].seq)
+        return {"topic": topic.name, "seq": topic.seq, "first_seq": first, "cursor": cursor,
+                "more": more, "gap": gap, "messages": messages}
 
     def _leave(self, subscriber: Subscriber, topic: str) -> None:
         sub = subscriber.subscriptions.pop(topic, None)

@@ -243,3 +243,12 @@ class RecordSeriesFilter(Filter):
         if not self.selector.matches(str(item.get("metric", "")), item.get("labels") or {}):
             return None
         return self.fields.select(item)
+
+
+class ChangeTopic(RecordTopic):
+    """Records whose message type is their own `change` field (sessions: start, update,
+    end); the record goes out under the topic's `message_type` key."""
+
+    def render(self, seq: int, item: Any) -> dict[str, Any]:
+        return {"type": item["change"], "topic": self.name, "seq": seq,
+                self.message_type: item}
