@@ -21,7 +21,7 @@ DAY_BUCKETS = 48
 WEEK_BUCKETS = 168
 HISTORY_H = 336  # hourly means kept for the autocorrelation (two weeks)
 MIN_HISTORY_H = 72  # three days before the daily check, two weeks before the weekly one
-ACF_MIN = 0.4
+ACF_MIN = 0.3
 MIN_VISITS = 12  # samples a bucket needs before it scores
 VISITS_CAP = 30_000  # bucket visit counters saturate here (int16); only < 1 / alpha matters
 
