@@ -327,19 +327,13 @@ class Insights(BaseModel):
     noisy_fired: int = Field(6, gt=0)
     anomaly_rate: float = Field(0.05, gt=0, le=1)
     anomaly_min_points: int = Field(200, gt=0)
-    job_start_type: str = "start"
-    job_finish_type: str = "finish"
-    jobs_window: str = "30d"
-    max_jobs: int = Field(10_000, gt=0)
-    min_jobs: int = Field(10, ge=2)
-    min_similar_jobs: int = Field(3, gt=0)
 
     @field_validator("selector")
     @classmethod
     def _check_selector(cls, value: str) -> str:
         return _check_selector_text(value)
 
-    @field_validator("window", "noisy_window", "jobs_window")
+    @field_validator("window", "noisy_window")
     @classmethod
     def _check_duration(cls, value: str) -> str:
         if parse_duration_s(value) <= 0:

@@ -1,4 +1,4 @@
-"""The checks as plain functions: trend fits, capacity, noisy rules, logistic regression."""
+"""The checks as plain functions: trend fits, capacity, noisy rules, SLOs and models."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from seismo.alerting.rules import parse_rule
 from seismo.config import CapacityRule
 from seismo.insights.budgets import model_findings, slo_finding
 from seismo.insights.finding import Finding, rank
-from seismo.insights.logistic import fit_logistic
 from seismo.insights.noise import anomaly_rate_finding, noisy_rule_finding
 from seismo.insights.trends import capacity_finding, fit_trend, trend_finding
 
@@ -83,17 +82,6 @@ def test_rank_puts_high_risk_first() -> None:
     assert [f.risk for f in rank([low, medium, high])] == ["high", "medium", "low"]
 
 
-def test_logistic_regression_learns_a_separating_feature() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(0, 1, (400, 3))
-    y = (x[:, 0] * 2 - x[:, 1] + rng.normal(0, 0.5, 400) > 0).astype(np.int64)
-    model = fit_logistic(x, y)
-    predicted = model.predict(x) > 0.5
-    assert (predicted == y).mean() > 0.85
-    assert model.weights[0] > 0 > model.weights[1] and abs(model.weights[2]) < 0.5
-    assert model.predict(np.array([[3.0, -3.0, 0.0]]))[0] > 0.95
-
-
 def test_slo_and_model_findings_from_their_stages_reports() -> None:
     status = {"name": "api", "status": "warning", "budget_remaining": 0.4, "window": "30d",
               "objective": 0.999, "burn_rates": {"1h": 2.0}}
@@ -120,7 +108,6 @@ def test_docstring_examples_run() -> None:
     import doctest
     import importlib
 
-    for name in ("seismo.energy.integrate", "seismo.insights.trends",
-                 "seismo.insights.logistic"):
+    for name in ("seismo.energy.integrate", "seismo.insights.trends"):
         failed, tried = doctest.testmod(importlib.import_module(name))
         assert tried > 0 and failed == 0

@@ -122,6 +122,7 @@ def test_calm_data_gives_no_findings(tmp_path: Path) -> None:
         report = engine.insights.findings()
         assert report["findings"] == [] and report["errors"] == {}
         assert report["checked"]["series"] == 5  # the counter is not examined
+        assert report["checked"]["sessions"] == 0
         assert engine.insights.jobs()["running"] == []
     finally:
         engine.stop()

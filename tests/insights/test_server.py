@@ -1,4 +1,5 @@
-"""The insights API against a real server: jobs from posted events, findings, errors."""
+"""The insights API against a real server: running sessions from posted events,
+findings, errors."""
 
 from __future__ import annotations
 
@@ -26,36 +27,43 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
         srv.stop()
 
 
-def test_jobs_and_their_findings(api: httpx.Client) -> None:
+def test_running_sessions_and_their_findings(api: httpx.Client) -> None:
     now = int(time.time() * 1000)
     events = []
-    for i in range(6):  # exports take 10 min and succeed
-        start = now - (10 - i) * 60 * MIN
+    for i in range(12):  # exports take 10 min and succeed
+        start = now - (14 - i) * 60 * MIN
         events += [
-            {"type": "start", "source": "cron", "timestamp": start,
-             "attributes": {"job_id": f"export-{i}", "job": "export", "region": "eu"}},
-            {"type": "finish", "source": "cron", "timestamp": start + 10 * MIN,
-             "attributes": {"job_id": f"export-{i}", "status": "success"}}]
+            {"type": "session.start", "source": "cron", "timestamp": start,
+             "attributes": {"session": f"export-{i}", "kind": "export", "region": "eu"}},
+            {"type": "session.end", "source": "cron", "timestamp": start + 10 * MIN,
+             "attributes": {"session": f"export-{i}", "status": "success"}}]
     events += [
-        {"type": "start", "source": "cron", "timestamp": now - 4 * MIN,
-         "attributes": {"job_id": "export-now", "job": "export", "region": "eu"}},
-        {"type": "start", "source": "cron", "timestamp": now - 45 * MIN,
-         "attributes": {"job_id": "export-stuck", "job": "export", "region": "eu"}}]
+        {"type": "session.start", "source": "cron", "timestamp": now - 4 * MIN,
+         "attributes": {"session": "export-now", "kind": "export", "region": "eu"}},
+        {"type": "session.start", "source": "cron", "timestamp": now - 45 * MIN,
+         "attributes": {"session": "export-stuck", "kind": "export", "region": "eu"}},
+        {"type": "step", "source": "cron", "timestamp": now - MIN,  # alive, not stale
+         "attributes": {"session": "export-stuck"}}]
     reply = api.post("/events", json={"events": events})
     assert reply.status_code == 200, reply.text
     jobs = api.get("/insights/jobs").json()
-    assert jobs["finished"] == 6 and jobs["success_rate"] == 1.0
-    by_id = {j["job_id"]: j for j in jobs["running"]}
-    fresh = by_id["export-now"]
-    assert fresh["estimate"]["expected_duration_s"] == pytest.approx(600)
-    assert fresh["estimate"]["remaining_s"] == pytest.approx(360, abs=5)
-    assert fresh["estimate"]["expected_finish_ms"] == now - 4 * MIN + 10 * MIN
-    assert fresh["probability_model"] == "rate"  # one outcome only: no model to fit
-    assert fresh["success_probability"] == pytest.approx(7 / 8)  # (6 + 1) / (6 + 2)
-    assert by_id["export-stuck"]["estimate"]["overdue"]
+    assert jobs["finished"] == 12 and jobs["success_rate"] == 1.0
+    assert jobs["running_total"] == 2
+    assert [s["id"] for s in jobs["running"]] == ["export-stuck", "export-now"]
+    fresh = jobs["running"][1]["prediction"]
+    assert fresh["completion"]["expected_duration_s"] == pytest.approx(600)
+    assert fresh["completion"]["remaining_s"] == pytest.approx(360, abs=5)
+    assert fresh["completion"]["expected_end_ms"] == now - 4 * MIN + 10 * MIN
+    assert fresh["model"] == "rate"  # one outcome only: no model to fit
+    assert fresh["success_probability"] == pytest.approx(13 / 14)  # (12 + 1) / (12 + 2)
+    assert jobs["running"][0]["prediction"]["overdue"]
+    # the same predictions as the sessions API gives
+    same = api.get("/sessions/export-now").json()["prediction"]
+    for key in ("expected_duration_s", "expected_end_ms", "overdue_after_s", "based_on"):
+        assert same["completion"][key] == fresh["completion"][key]
     findings = api.get("/insights").json()["findings"]
-    assert [(f["kind"], f["subject"]["job_id"]) for f in findings] == [
-        ("job_overdue", "export-stuck")]
+    assert [(f["kind"], f["subject"]["session"]) for f in findings] == [
+        ("session_overdue", "export-stuck")]
     assert findings[0]["risk"] == "high" and "45 min" in findings[0]["summary"]
 
 

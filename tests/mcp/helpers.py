@@ -1,5 +1,6 @@
 """A real server with data in it for the MCP tests: series with a spike, a firing rule,
-events, a model with predictions and outcomes, an SLO; and MCP clients for it."""
+events, a model with predictions and outcomes, an SLO, a finished and a running session,
+a machine's power series; and MCP clients for it."""
 
 from __future__ import annotations
 
@@ -39,8 +40,21 @@ def seed(srv: ServerProcess, admin: str) -> dict[str, Any]:
                            "timestamps": ts, "values": values})
         series.append({"metric": "requests_total", "labels": {"svc": "api"},
                        "timestamps": [now - 1000], "values": [100.0]})
+        series.append({"metric": "machine_power_watts", "labels": {"machine": "m1"},
+                       "timestamps": [now - 600_000, now - 300_000, now],
+                       "values": [1000.0, 2000.0, 2000.0]})  # 0.291667 kWh (docs/energy.md)
         reply = http.post("/ingest", json={"series": series}).json()
-        assert reply["accepted"] == 121, reply
+        assert reply["accepted"] == 124, reply
+        http.post("/events", json={"events": [
+            {"type": "session.start", "timestamp": now - 90_000,
+             "attributes": {"session": "etl-1", "kind": "etl", "user": "ana"}},
+            {"type": "tool_error", "severity": "high", "timestamp": now - 60_000,
+             "attributes": {"session": "etl-1"}},
+            {"type": "session.end", "timestamp": now - 30_000,
+             "attributes": {"session": "etl-1", "status": "success"}},
+            {"type": "session.start", "timestamp": now - 20_000,
+             "attributes": {"session": "etl-2", "kind": "etl", "user": "bo"}},
+        ]}).raise_for_status()
         http.post("/models", json={"name": "churn", "version": "v1",
                                    "task": "classification"}).raise_for_status()
         items = [{"id": f"p{i}", "features": {"tenure": i, "plan": "pro" if i % 2 else "free"},

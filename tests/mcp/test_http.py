@@ -17,7 +17,8 @@ SEED_001 = {"start_monitoring", "stop_monitoring", "get_status", "subscribe", "a
 MORE = {"list_metrics", "list_series", "query_range", "explain_alert", "list_silences",
         "add_silence", "expire_silence", "slo_status", "list_events", "list_anomalies",
         "push_samples", "register_model", "list_rules", "create_rule", "delete_rule",
-        "forecast"}
+        "forecast", "list_sessions", "get_session", "session_stats", "energy_stats",
+        "insights"}
 
 
 async def test_every_tool_is_listed_with_schemas(seeded: dict[str, Any]) -> None:
@@ -260,3 +261,57 @@ async def test_forecast(seeded: dict[str, Any]) -> None:
         assert len(series["values"]) <= 10 and len(series["lower"]) == len(series["values"])
         bad = await client.call_tool("forecast", {"selector": "cpu_usage", "horizon": "-1h"})
         assert bad.is_error and "horizon" in text(bad)
+
+
+async def test_sessions_energy_and_insights(seeded: dict[str, Any]) -> None:
+    async with http_client(seeded["server"], seeded["tokens"]["viewer"]) as client:
+        active = data(await client.call_tool("list_sessions", {
+            "state": ["active"], "sort": "duration"}))
+        assert [s["id"] for s in active["sessions"]] == ["etl-2"]
+        running = active["sessions"][0]
+        assert running["kind"] == "etl" and running["user"] == "bo"
+        assert running["prediction"]["overdue"] is False
+        every = data(await client.call_tool("list_sessions", {"kind": "etl", "limit": 1}))
+        assert every["shown"] == 1 and every["cursor"]
+        rest = data(await client.call_tool("list_sessions", {
+            "kind": "etl", "limit": 1, "cursor": every["cursor"]}))
+        assert {every["sessions"][0]["id"], rest["sessions"][0]["id"]} == {"etl-1", "etl-2"}
+
+        one = data(await client.call_tool("get_session", {"session_id": "etl-1"}))
+        assert one["session"]["state"] == "finished" and one["session"]["status"] == "success"
+        assert one["session"]["duration_s"] == 60.0
+        assert one["summary"]["by_type"] == {"session.start": 1, "tool_error": 1,
+                                             "session.end": 1}
+        assert [e["type"] for e in one["timeline"]] == ["session.start", "tool_error",
+                                                        "session.end"]
+        missing = await client.call_tool("get_session", {"session_id": "nope"})
+        assert missing.is_error and "no session 'nope'" in text(missing)
+
+        stats = data(await client.call_tool("session_stats", {}))
+        etl = stats["kinds"]["etl"]
+        assert etl["active"] == 1 and etl["finished"] == 1
+        assert etl["by_status"] == {"success": 1}
+        assert stats["model"]["kind"] == "rate"
+
+        changes = data(await client.call_tool("subscribe", {"topic": "sessions", "cursor": 0}))
+        assert [(u["session"]["id"], u["session"]["change"]) for u in changes["updates"]
+                ][:2] == [("etl-1", "start"), ("etl-1", "update")]
+        ends = data(await client.call_tool("subscribe", {
+            "topic": "sessions", "cursor": 0, "filters": {"state": ["finished"]}}))
+        assert [u["session"]["id"] for u in ends["updates"]] == ["etl-1"]
+
+        energy = data(await client.call_tool("energy_stats", {"window": "1h"}))
+        assert energy["parameters"]["selector"] == "machine_power_watts"
+        assert len(energy["stats"]) == 16
+        assert energy["stats"]["total_readings"] == 3
+        assert energy["stats"]["total_energy_kwh"] == 0.291667
+        assert energy["stats"]["peak_power_kw"] == 2.0
+        assert energy["stats"]["active_machines"] == 1
+        assert [m["machine"] for m in energy["machines"]] == ["m1"]
+        bad = await client.call_tool("energy_stats", {"window": "soon"})
+        assert bad.is_error and "window" in text(bad)
+
+        found = data(await client.call_tool("insights", {"limit": 5}))
+        assert found["shown"] <= 5 and found["shown"] == len(found["findings"])
+        for finding in found["findings"]:
+            assert {"kind", "risk", "summary", "action"} <= set(finding)

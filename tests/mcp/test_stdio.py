@@ -32,6 +32,14 @@ async def test_stdio_against_a_server_uses_the_tokens_role(seeded: dict[str, Any
         assert "HTTP 403: token 'viewer' has role viewer" in text(refused)
         missing = await client.call_tool("slo_status", {"name": "nope"})
         assert missing.is_error and "HTTP 404: no SLO 'nope'" in text(missing)
+        sessions = data(await client.call_tool("list_sessions", {"state": ["active"]}))
+        assert [s["id"] for s in sessions["sessions"]] == ["etl-2"]
+        one = data(await client.call_tool("get_session", {"session_id": "etl-1"}))
+        assert one["session"]["status"] == "success" and len(one["timeline"]) == 3
+        assert data(await client.call_tool("session_stats", {}))["kinds"]["etl"]["finished"] == 1
+        energy = data(await client.call_tool("energy_stats", {"window": "1h"}))
+        assert energy["stats"]["total_energy_kwh"] == 0.291667
+        assert data(await client.call_tool("insights", {"limit": 3}))["shown"] <= 3
     async with seismo_mcp("--url", srv.url, "--token", tokens["operator"]) as client:
         event = data(await client.call_tool("add_event", {"type": "note", "message": "stdio"}))
         assert event["accepted"] == 1

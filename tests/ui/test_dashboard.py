@@ -18,7 +18,8 @@ from tests.server import ServerProcess
 from tests.ui.conftest import ENV, HOST, Watched, start_server
 
 FAST = "?retry_max_s=1&poll_s=1&poll_after=2"  # quick reconnects and polls (docs/dashboard.md)
-TABS = ["overview", "alerts", "explorer", "anomalies", "slos", "models", "energy", "events"]
+TABS = ["overview", "alerts", "explorer", "anomalies", "slos", "models", "sessions", "energy",
+        "events"]
 
 
 def push(server: ServerProcess, metric: str, value: float, **labels: str) -> None:
@@ -124,7 +125,7 @@ def test_every_tab_renders_in_both_themes_and_at_phone_width(
         page.wait_for_load_state("networkidle")
         if name == "explorer":
             page.locator("#chart-explorer canvas").wait_for()
-        if name in ("models", "slos", "energy"):  # empty or not: it says something
+        if name in ("models", "slos", "sessions", "energy"):  # empty or not: it says something
             assert page.locator(f"#tab-{name} .content").inner_text().strip()
         page.screenshot(path=str(shots / f"{name}.png"))
     page.click("#theme-btn")
@@ -195,6 +196,59 @@ def test_token_prompt_and_read_only_viewer(tmp_path: Path, watched: Watched) -> 
         assert page.evaluate("sessionStorage.getItem('seismo.token')") == secrets["viewer"]
     finally:
         server.stop()
+
+
+def post_events(server: ServerProcess, *events: dict[str, Any]) -> None:
+    reply = httpx.post(server.url + "/api/v1/events", timeout=10, json={"events": list(events)})
+    assert reply.status_code == 200, reply.text
+
+
+def test_sessions_tab_lists_running_sessions_live(ui_server: ServerProcess, watched: Watched,
+                                                  shots: Path) -> None:
+    page = watched.page
+    post_events(ui_server, {"type": "session.start",
+                            "attributes": {"session": "s1", "kind": "etl"}})
+    page.goto(ui_server.url + "/#sessions")
+    wait_state(page, "live")
+    rows = page.locator("#sessions-table tbody tr")
+    rows.filter(has_text="s1").wait_for(timeout=10_000)
+    page.locator('#session-kinds [data-kind="etl"]').wait_for(timeout=10_000)
+    post_events(ui_server, {"type": "session.start",  # arrives by the `sessions` topic
+                            "attributes": {"session": "s2", "kind": "train", "user": "ana"}})
+    rows.filter(has_text="ana").wait_for(timeout=10_000)
+    post_events(ui_server, {"type": "session.end",
+                            "attributes": {"session": "s1", "status": "success"}})
+    page.locator('#sessions-table tbody tr[data-id="s1"]').wait_for(state="detached",
+                                                                     timeout=10_000)
+    assert page.locator('#sessions-table tbody tr[data-id="s2"]').count() == 1
+    page.locator("#session-filters select[name=kind]").focus()  # keyboard: a native select
+    page.keyboard.press("Tab")
+    page.screenshot(path=str(shots / "sessions.png"))
+
+
+def test_energy_tab_shows_the_16_statistics(ui_server: ServerProcess, watched: Watched,
+                                            shots: Path) -> None:
+    page = watched.page
+    now = int(time.time() * 1000)
+    reply = httpx.post(ui_server.url + "/api/v1/ingest", timeout=10, json={"series": [
+        {"metric": "machine_power_watts", "labels": {"machine": "m1"},
+         "timestamps": [now - 600_000, now - 300_000, now], "values": [1000, 2000, 2000]}]})
+    assert reply.json()["accepted"] == 3, reply.text
+    page.goto(ui_server.url + "/#energy")
+    page.locator("#energy-cards").wait_for(timeout=10_000)
+    assert page.locator("#energy-cards .card").count() == 16
+    assert page.locator('[data-stat="total_readings"] .value').inner_text() == "3"
+    assert page.locator('[data-stat="peak_power"] .value').inner_text().startswith("2 ")
+    assert page.locator('[data-stat="active_machines_today"] .value').inner_text().startswith(
+        "1 ")
+    row = page.locator('#tab-energy tr[data-machine="m1"]')
+    assert "0.292" in row.inner_text()
+    page.screenshot(path=str(shots / "energy-16.png"), full_page=True)
+    page.click("#theme-btn")
+    page.screenshot(path=str(shots / "energy-16-dark.png"), full_page=True)
+    page.click('nav [data-tab="sessions"]')
+    page.locator("#tab-sessions").wait_for(state="visible")
+    page.screenshot(path=str(shots / "sessions-dark.png"))
 
 
 def test_static_files_have_their_content_types(ui_server: ServerProcess) -> None:

@@ -1,4 +1,4 @@
-"""REST routes of the insights stage: ranked findings, and estimates for running jobs.
+"""REST routes of the insights stage: ranked findings, and the running sessions' predictions.
 
 Thin: read the query parameters, call `InsightService` off the event loop. Viewers may
 read both (see `access.py`).
@@ -31,14 +31,15 @@ def build_insight_router() -> APIRouter:
                         "default insights.selector")] = None,
     ) -> dict[str, Any]:
         """Findings, highest risk first: trends, capacity, SLO budgets, models, noisy
-        rules, anomaly rates, jobs; each with its numbers and a recommended action."""
+        rules, anomaly rates, running sessions; each with its numbers and a recommended
+        action."""
         service = _insights(request)
         return await run_in_threadpool(lambda: service.findings(selector, limit))
 
     @router.get("/insights/jobs")
     async def jobs(request: Request) -> dict[str, Any]:
-        """Running jobs (from `start`/`finish` events) with their expected completion
-        time and success probability (docs/insights.md)."""
+        """Running sessions with their predictions, the most urgent first: completion
+        time, overdue, success probability (docs/sessions.md)."""
         return await run_in_threadpool(_insights(request).jobs)
 
     return router

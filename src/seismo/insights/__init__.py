@@ -1,7 +1,8 @@
 """Predictive insights: ranked plain-language findings with their numbers, risk and action.
 
 `InsightService` is the stage (REST and MCP call it); `trends`, `budgets`, `noise` and
-`jobs` hold the checks, `logistic` the job-success model. See docs/insights.md.
+`sessions` hold the checks (the last reads the sessions stage's predictions). See
+docs/insights.md.
 """
 
 from seismo.insights.finding import KINDS, RISKS, Finding, rank

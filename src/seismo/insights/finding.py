@@ -9,13 +9,13 @@ from typing import Any, Literal
 Risk = Literal["high", "medium", "low"]
 RISKS: tuple[Risk, ...] = ("high", "medium", "low")
 KINDS = ("trend", "capacity", "slo_budget", "model_degrading", "model_drift", "noisy_rule",
-         "anomaly_rate", "job_overdue", "job_at_risk")
+         "anomaly_rate", "session_overdue", "session_at_risk")
 
 
 @dataclass(frozen=True)
 class Finding:
     """`score` orders findings of the same risk (larger first); `subject` says what the
-    finding is about (a series, a rule, an SLO, a model, a job)."""
+    finding is about (a series, a rule, an SLO, a model, a session)."""
 
     kind: str
     risk: Risk

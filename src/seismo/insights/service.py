@@ -2,8 +2,9 @@
 
 On request (nothing runs in the background): trends and capacity over the series the
 selector picks (`trends.py`), SLO budgets and models (`budgets.py`), noisy rules and
-anomaly rates (`noise.py`), running jobs (`jobs.py`). Each check reads what its stage
-already keeps; a check that fails is reported under `errors` and the others still run.
+anomaly rates (`noise.py`), overdue and at-risk running sessions (`sessions.py`, from the
+sessions stage's predictions). Each check reads what its stage already keeps; a check
+that fails is reported under `errors` and the others still run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from seismo.config import parse_duration_s
 from seismo.errors import SeismoError
-from seismo.insights import budgets, jobs, noise, trends
+from seismo.insights import budgets, noise, sessions, trends
 from seismo.insights.finding import Finding, rank
 from seismo.query.engine import RangeQuery
 from seismo.query.selector import parse_selector
@@ -57,7 +58,7 @@ class InsightService:
             ("slos", self._slos), ("models", self._models),
             ("rules", lambda: self._noisy_rules(at)),
             ("anomaly_rates", lambda: self._anomaly_rates(sel)),
-            ("jobs", lambda: self._job_findings(at))]
+            ("sessions", self._session_findings)]
         for name, check in checks:
             try:
                 more, count = check()
@@ -76,10 +77,9 @@ class InsightService:
                 "checked": checked, "errors": errors}
 
     def jobs(self) -> dict[str, Any]:
-        """Running jobs with their completion estimates and success probabilities."""
-        at = self.clock()
-        report = self._job_report(at)
-        return {"generated_ms": at, "window": self.settings.jobs_window, **report}
+        """Running sessions with their predictions (`GET /api/v1/insights/jobs`, the route's
+        name from before sessions; docs/sessions.md)."""
+        return self.engine.sessions.running()
 
     # -- checks ---------------------------------------------------------------------------
 
@@ -147,17 +147,7 @@ class InsightService:
                  for r in rows if trends.is_examined(r["metric"])]
         return [f for f in found if f is not None], len(rows)
 
-    def _job_report(self, at: int) -> dict[str, Any]:
-        s = self.settings
-        since = at - int(parse_duration_s(s.jobs_window) * 1000)
-        events = []
-        for kind in dict.fromkeys((s.job_start_type, s.job_finish_type)):
-            events += self.engine.events.query(type=kind, start_ms=since, limit=s.max_jobs)
-        found, unmatched = jobs.collect(events, s.job_start_type, s.job_finish_type)
-        report = jobs.estimate(found, at, min_jobs=s.min_jobs, min_similar=s.min_similar_jobs)
-        report["unmatched_finishes"] = unmatched
-        return report
-
-    def _job_findings(self, at: int) -> tuple[list[Finding], int]:
-        report = self._job_report(at)
-        return jobs.job_findings(report, self.settings.min_similar_jobs), report["running_total"]
+    def _session_findings(self) -> tuple[list[Finding], int]:
+        report = self.engine.sessions.running()
+        quantile = self.engine.settings.sessions.overdue_quantile
+        return sessions.session_findings(report["running"], quantile), report["running_total"]

@@ -236,3 +236,22 @@ class EngineBackend:
         return await _off_loop(self.engine.forecasts.forecast, parse_selector(selector),
                                horizon_ms, step_ms=parse_step_ms(step, field="step"),
                                threshold=threshold, level=level)
+
+    # -- sessions, energy, insights ------------------------------------------------------
+
+    async def sessions(self, state: list[str] | None, kind: str | None, user: str | None,
+                       sort: str, limit: int, cursor: str | None) -> Doc:
+        return await _off_loop(self.engine.sessions.list, state=state, kind=kind, user=user,
+                               sort=sort, limit=limit, cursor=cursor)
+
+    async def session(self, session_id: str) -> Doc:
+        return await _off_loop(self.engine.sessions.get, session_id)
+
+    async def session_stats(self) -> Doc:
+        return await _off_loop(self.engine.sessions.stats)
+
+    async def energy_stats(self, selector: str | None, window: str | None) -> Doc:
+        return await _off_loop(self.engine.energy.stats, selector, window)
+
+    async def insights(self, limit: int) -> Doc:
+        return await _off_loop(self.engine.insights.findings, None, limit)

@@ -203,3 +203,24 @@ class RestBackend:
         params = _present(selector=selector, horizon=horizon, step=step, threshold=threshold,
                           level=level)
         return await self._send(Call("GET", "/forecast", _whole, params=params))
+
+    # -- sessions, energy, insights ------------------------------------------------------
+
+    async def sessions(self, state: list[str] | None, kind: str | None, user: str | None,
+                       sort: str, limit: int, cursor: str | None) -> Doc:
+        params = _present(state=state, kind=kind, user=user, sort=sort, limit=limit,
+                          cursor=cursor)
+        return await self._send(Call("GET", "/sessions", _whole, params=params))
+
+    async def session(self, session_id: str) -> Doc:
+        return await self._send(Call("GET", f"/sessions/{_seg(session_id)}", _whole))
+
+    async def session_stats(self) -> Doc:
+        return await self._send(Call("GET", "/sessions/stats", _whole))
+
+    async def energy_stats(self, selector: str | None, window: str | None) -> Doc:
+        params = _present(selector=selector, window=window)
+        return await self._send(Call("GET", "/energy/stats", _whole, params=params))
+
+    async def insights(self, limit: int) -> Doc:
+        return await self._send(Call("GET", "/insights", _whole, params={"limit": limit}))

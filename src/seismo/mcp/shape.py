@@ -94,6 +94,34 @@ def slo_row(slo: Mapping[str, Any]) -> dict[str, Any]:
             "burn_rates": {w: num(b, 4) for w, b in (slo.get("burn_rates") or {}).items()}}
 
 
+def prediction_row(prediction: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A running session's estimates: overdue, remaining and expected time, success odds."""
+    if not prediction:
+        return None
+    completion = prediction.get("completion") or {}
+    return {"overdue": bool(prediction.get("overdue")),
+            "success_probability": num(prediction.get("success_probability"), 3),
+            "failure_risk": num(prediction.get("failure_risk"), 3),
+            "expected_duration_s": num(completion.get("expected_duration_s"), 4),
+            "remaining_s": num(completion.get("remaining_s"), 4),
+            "overdue_after_s": num(completion.get("overdue_after_s"), 4),
+            "model": prediction.get("model")}
+
+
+def session_row(session: Mapping[str, Any]) -> dict[str, Any]:
+    """A session in a few fields: which, what kind, how far, how likely to succeed."""
+    attributes = dict(list((session.get("attributes") or {}).items())[:10])
+    row: dict[str, Any] = {k: session.get(k) for k in (
+        "id", "state", "status", "kind", "user", "started_ms", "ended_ms", "events")}
+    row["duration_s"] = num(session.get("duration_s"), 4)
+    row["attributes"] = {k: (str(v)[:200] if isinstance(v, str) else v)
+                         for k, v in attributes.items()}
+    row["prediction"] = prediction_row(session.get("prediction"))
+    if session.get("change"):
+        row["change"] = session["change"]
+    return row
+
+
 def downsample(timestamps: Sequence[int], values: Sequence[float | None],
                max_points: int) -> tuple[list[int], list[float | None]]:
     """At most `max_points` points: averages of equal runs (the step already bounds the
@@ -132,4 +160,6 @@ def compact_message(message: Mapping[str, Any], max_points: int = 20) -> dict[st
                            "timestamps": ts, "values": [num(v) for v in vs],
                            "cut": len(s["values"]) > max_points})
         body["series"] = series
+    elif message.get("topic") == "sessions" and isinstance(message.get("session"), Mapping):
+        body["session"] = session_row(message["session"])
     return body

@@ -21,7 +21,7 @@ from seismo.mcp.backend import Backend, Doc
 from seismo.mcp.toolkit import Toolkit
 
 T = TypeVar("T")
-Topic = Literal["samples", "events", "anomalies", "alerts", "stats"]
+Topic = Literal["samples", "events", "anomalies", "alerts", "stats", "sessions"]
 RATES = ("ingest_samples_per_s", "events_per_s", "anomalies_per_min",
          "alert_transitions_per_min", "stream_clients")
 
@@ -136,12 +136,13 @@ def register(kit: Toolkit) -> None:
         = None,
         filters: Annotated[dict[str, list[str]] | None, Field(description=(
             "events: type, source; alerts: severity, state, rule; anomalies: kind, "
-            "detector, state"))] = None,
+            "detector, state; sessions: kind, state"))] = None,
         limit: Annotated[int, Field(ge=1, le=100)] = 20,
     ) -> Updates:
         """Updates of a topic (samples of a series, events, anomalies, alert transitions,
-        stats) since a cursor, from the live stream's replay buffer. Call again with the
-        returned `cursor` to get what came after; `gap` says when some were lost."""
+        stats, sessions starting, changing and ending) since a cursor, from the live
+        stream's replay buffer. Call again with the returned `cursor` to get what came
+        after; `gap` says when some were lost."""
         spec: dict[str, Any] = dict(filters or {})
         if selector is not None:
             spec["selector"] = selector

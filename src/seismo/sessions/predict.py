@@ -3,9 +3,9 @@
 Completion time: the durations of finished sessions of the same kind, conditioned on the
 time already elapsed — the median (and 90th percentile) of the durations longer than it
 (a Kaplan-Meier-free conditional quantile: every finished session is an observation).
-Success: a logistic regression (`seismo.insights.logistic`, shared with the job
-estimates) over the session's start attributes and its early events, its calibration
-measured on 5-fold out-of-fold predictions (Brier score, reliability bins).
+Success: a logistic regression (`logistic.py`) over the session's start attributes and
+its early events, its calibration measured on 5-fold out-of-fold predictions (Brier
+score, reliability bins).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from seismo.insights.logistic import Logistic, fit_logistic
+from seismo.sessions.logistic import Logistic, fit_logistic
 from seismo.sessions.model import Session
 
 MAX_CATEGORIES = 200  # one-hot key=value columns kept (most frequent first)

@@ -5,7 +5,8 @@ sessions are upserted in the state db (`store.py`) and published on the `session
 as `start` / `update` / `end`. A timer (`refresh`, every `sessions.refresh_interval_s`)
 marks idle sessions `stale`, applies retention, refits the success model and writes
 `session_overdue` / `session_failure_risk` series through the ingestor, so alert rules
-can use them. REST and MCP call `list`, `get` and `stats`.
+can use them. REST and MCP call `list`, `get` and `stats`; the insights stage calls
+`running` (findings on overdue and at-risk sessions).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ MAX_DETAIL_WINDOW_S = 30 * 86400
 PRUNE_EVERY_S = 60.0
 REPLAY_BATCH = 10_000
 SCORE_CHUNK = 500  # sessions scored per hold of the lock
+MAX_RUNNING = 1000  # running sessions `running` reports, at most
 
 
 def now_ms() -> int:
@@ -260,23 +262,17 @@ class SessionService:
     def _write_series(self, at: int) -> None:
         if self.write is None or self.index is None:
             return
-        with self._lock:
-            active = [s for s in self.table.open.values() if s.state == "active"]
         scored = []
-        for start in range(0, len(active), SCORE_CHUNK):  # the lock is let go in between
-            with self._lock:
-                for session in active[start:start + SCORE_CHUNK]:
-                    p = self._predict(session, at)
-                    if p["success_probability"] is None and p["completion"] is None:
-                        continue
-                    risk = (None if p["success_probability"] is None
-                            else 1 - p["success_probability"])
-                    scored.append((float(p["overdue"]), risk or 0.0, session, risk))
-        scored.sort(key=lambda r: (-r[0], -r[1]))
+        for session, p in self._predicted(at):
+            if p["success_probability"] is None and p["completion"] is None:
+                continue
+            risk = (None if p["success_probability"] is None
+                    else 1 - p["success_probability"])
+            scored.append((float(p["overdue"]), session, risk))
         chosen = scored[:self.settings.max_series_sessions]
         points: list[tuple[str, dict[str, str], float]] = []
         now_written: dict[str, str] = {}
-        for overdue, _, session, risk in chosen:
+        for overdue, session, risk in chosen:
             labels = {"session": session.id, "kind": session.kind}
             points.append((OVERDUE_METRIC, labels, overdue))
             if risk is not None:
@@ -301,6 +297,19 @@ class SessionService:
             log.debug("session series not stored: %s", exc.message)
 
     # -- predictions --------------------------------------------------------------------
+
+    def _predicted(self, at: int) -> list[tuple[Session, dict[str, Any]]]:
+        """Every active session with its prediction, the most urgent first: overdue ones,
+        then by failure risk, then the oldest."""
+        with self._lock:
+            active = [s for s in self.table.open.values() if s.state == "active"]
+        out = []
+        for start in range(0, len(active), SCORE_CHUNK):  # the lock is let go in between
+            with self._lock:
+                out += [(s, self._predict(s, at)) for s in active[start:start + SCORE_CHUNK]]
+        out.sort(key=lambda sp: (not sp[1]["overdue"], -(sp[1]["failure_risk"] or 0.0),
+                                 sp[0].started_ms))
+        return out
 
     def _predict(self, session: Session, at: int) -> dict[str, Any]:
         """Completion estimate and success probability of a session that is not finished."""
@@ -371,6 +380,27 @@ class SessionService:
                                      else self._predict(session, at))
                 docs.append(doc)
         return {"sessions": docs, "cursor": next_cursor, "generated_ms": at}
+
+    def running(self, limit: int = MAX_RUNNING) -> dict[str, Any]:
+        """Active sessions with their predictions, the most urgent first (at most `limit`;
+        `running_total` counts them all), and the outcomes of the stored finished ones."""
+        at = self.clock()
+        predicted = self._predicted(at)
+        with self._lock:
+            docs = [{**s.to_dict(at), "prediction": p} for s, p in predicted[:limit]]
+            model = ({"kind": "logistic", "trained_on": self.model.report["evaluated_on"]}
+                     if self.model is not None else {"kind": "rate", "trained_on": 0})
+        finished = succeeded = failed = 0
+        for (_, state, status), n in self.store.counts().items():
+            if state == "finished":
+                finished += n
+                succeeded += n if status == "success" else 0
+                failed += n if status == "failure" else 0
+        labelled = succeeded + failed
+        return {"generated_ms": at, "running": docs, "running_total": len(predicted),
+                "finished": finished, "succeeded": succeeded, "failed": failed,
+                "success_rate": round(succeeded / labelled, 6) if labelled else None,
+                "model": model}
 
     def get(self, sid: str) -> dict[str, Any]:
         """One session: its timeline, metrics, anomalies, alerts and predictions."""

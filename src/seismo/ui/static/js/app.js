@@ -4,6 +4,7 @@ import { api, auth, setToken, token } from "./api.js";
 import { AlertStore, AlertsView } from "./alerts.js";
 import { ExplorerView } from "./explorer.js";
 import { OverviewView } from "./overview.js";
+import { SessionsView } from "./sessions.js";
 import { Stream } from "./stream.js";
 import { TableView, anomaliesTable, energyTable, eventsTable, modelsTable, slosTable } from "./tables.js";
 import { toast, zone } from "./format.js";
@@ -92,15 +93,17 @@ const alertStore = new AlertStore();
 const overview = new OverviewView(document.getElementById("tab-overview"), stream, alertStore);
 const alertsView = new AlertsView(document.getElementById("tab-alerts"), alertStore, session);
 const explorer = new ExplorerView(document.getElementById("tab-explorer"), streamOptions);
+const sessionsView = new SessionsView(document.getElementById("tab-sessions"), stream);
 const tabs = {
   overview, alerts: alertsView, explorer,
   anomalies: new TableView(document.getElementById("tab-anomalies"), { what: "Anomaly detection", load: anomaliesTable }),
   slos: new TableView(document.getElementById("tab-slos"), { what: "SLO tracking", load: slosTable }),
   models: new TableView(document.getElementById("tab-models"), { what: "Model monitoring", load: modelsTable }),
+  sessions: sessionsView,
   energy: new TableView(document.getElementById("tab-energy"), { what: "Energy statistics", load: energyTable }),
   events: new TableView(document.getElementById("tab-events"), { what: "Events", load: eventsTable }),
 };
-views.push(overview, explorer);
+views.push(overview, explorer, sessionsView);
 alertStore.reload = () => alertStore.load().catch(() => {});
 views.push(alertStore);
 
@@ -149,6 +152,7 @@ async function main() {
   });
   alertStore.load().catch(() => {});
   overview.start();
+  sessionsView.start();
   stream.start();
   selectTab(tabOfHash());
   window.seismo = { stream, session, alertStore }; // for tests and the curious

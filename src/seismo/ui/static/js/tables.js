@@ -1,5 +1,6 @@
-// The read-mostly tabs: anomalies, SLOs, models, energy and events, as tables and cards
-// over the REST API. An endpoint this server does not have (404) says so plainly.
+// The read-mostly tabs: anomalies, SLOs, models, energy (seed 003's 16 statistics and
+// consumption per machine) and events, as tables and cards over the REST API. An endpoint
+// this server does not have (404) says so plainly.
 import { api } from "./api.js";
 import { escapeHtml, fmtAgo, fmtDateTime, fmtNumber, fmtPercent, labelsHtml, seriesName } from "./format.js";
 
@@ -85,21 +86,51 @@ export async function modelsTable() {
   return table(["Model", "Task", "Versions", "Predictions (1 h)", "Outcomes", "Quality (1 h)", "p95 latency ms"], rows, "");
 }
 
-const ENERGY_FIELDS = [
-  ["total_energy_kwh", "Energy", "kWh"], ["avg_power_kw", "Average power", "kW"], ["peak_power_kw", "Peak power", "kW"],
-  ["load_factor", "Load factor", ""], ["cost_total", "Cost", ""], ["cost_per_day", "Cost per day", ""],
-  ["co2_kg", "CO₂", "kg"], ["active_machines", "Active machines", ""], ["total_readings", "Readings", ""],
-  ["uptime_percent", "Uptime", "%"], ["anomalies", "Anomalies", ""], ["data_rate_per_min", "Readings / min", ""],
+// Seed 003's 16 statistics (docs/energy.md): its name, the API's field, a title, a unit
+// (a function of the reply for the currency) and how to show the number.
+const ENERGY_STATS = [
+  ["total_energy", "total_energy_kwh", "Total energy", "kWh"],
+  ["energy_per_hour", "energy_per_hour_kwh", "Energy per hour", "kWh"],
+  ["avg_power", "avg_power_kw", "Average power", "kW"],
+  ["peak_power", "peak_power_kw", "Peak power", "kW"],
+  ["efficiency", "load_factor", "Efficiency (load factor)", "%", (v) => fmtNumber(100 * v, 1)],
+  ["estimated_cost", "cost_total", "Estimated cost", (e) => e.currency],
+  ["cost_per_day", "cost_per_day", "Cost per day", (e) => e.currency],
+  ["carbon_footprint", "co2_kg", "CO₂ footprint", "kg"],
+  ["carbon_per_day", "co2_kg_per_day", "CO₂ per day", "kg"],
+  ["active_machines_today", "active_machines", "Active machines", (e) => `of ${fmtNumber(e.machines_total)}`],
+  ["total_anomalies", "anomalies", "Anomalies", ""],
+  ["total_readings", "total_readings", "Readings", ""],
+  ["readings_per_minute", "readings_per_min", "Readings per minute", "/min"],
+  ["data_rate", "data_rate_per_min", "Data rate (last 5 min)", "/min"],
+  ["uptime_percent", "uptime_percent", "Uptime", "%", (v) => fmtNumber(v, 1)],
+  ["uptime_days", "uptime_days", "Reporting time", "days", (v) => fmtNumber(v, 3)],
 ];
+export const ENERGY_SELECTOR = "machine_power_watts";
 
 export async function energyTable() {
-  const e = await api("energy/stats");
-  const cards = ENERGY_FIELDS.filter(([k]) => k in e).map(([k, title, unit]) => `<div class="card"><h3>${title}</h3>
-    <div class="value">${fmtNumber(e[k])}${unit ? ` <small class="muted">${unit}</small>` : ""}</div></div>`).join("");
-  const machines = (e.machines || []).slice(0, 100).map((m) => `<tr><td>${labelsHtml(m.labels || { machine: m.machine ?? m.name ?? "" })}</td>
-    <td class="num">${fmtNumber(m.energy_kwh ?? m.total_energy_kwh)}</td><td class="num">${fmtNumber(m.peak_power_kw)}</td></tr>`);
-  return `<p class="muted">Series <code>${escapeHtml(e.selector)}</code> over ${escapeHtml(e.window)}</p><div class="cards">${cards}</div>`
-    + table(["Machine", "Energy kWh", "Peak kW"], machines, "No machines reporting.");
+  const e = await api("energy/stats", { params: { selector: ENERGY_SELECTOR } });
+  const cards = ENERGY_STATS.map(([seed, field, title, unit, show]) => {
+    const v = e[field];
+    const text = v == null ? "–" : (show || fmtNumber)(v);
+    const u = typeof unit === "function" ? unit(e) : unit;
+    return `<div class="card" data-stat="${seed}"><h3>${escapeHtml(title)}</h3>
+      <div class="value">${text}${u ? ` <small class="muted">${escapeHtml(u)}</small>` : ""}</div>
+      <div class="sub"><code class="seed" title="seed 003 name; API field ${field}">${seed}</code></div></div>`;
+  }).join("");
+  const machines = (e.machines || []).slice(0, 100).map((m) => `<tr data-machine="${escapeHtml(m.machine)}">
+    <td><strong>${escapeHtml(m.machine)}</strong> <span class="labels">${labelsHtml(m.labels, ["machine"])}</span></td>
+    <td class="num">${fmtNumber(m.energy_kwh)}</td><td class="num">${fmtNumber(m.cost)}</td>
+    <td class="num">${fmtNumber(m.co2_kg)}</td><td class="num">${fmtNumber(m.avg_power_kw)}</td>
+    <td class="num">${fmtNumber(m.peak_power_kw)}</td><td class="num">${fmtPercent(m.uptime_percent)}</td>
+    <td title="${fmtDateTime(m.last_ms)}">${m.active ? `<span class="pill ok">active</span>` : fmtAgo(m.last_ms)}</td></tr>`);
+  const more = e.machines_total > machines.length ? `<p class="muted">The ${machines.length} largest of ${fmtNumber(e.machines_total)} machines.</p>` : "";
+  return `<p class="muted">Power series <code>${escapeHtml(e.selector)}</code> (${escapeHtml(e.unit)}) over the last ${escapeHtml(e.window)}
+      · ${fmtNumber(e.tariff_per_kwh)} ${escapeHtml(e.currency)}/kWh · ${fmtNumber(e.carbon_kg_per_kwh)} kg CO₂/kWh</p>
+    <div class="cards" id="energy-cards">${cards}</div>
+    <h2 class="table-title">Consumption per machine</h2>`
+    + table(["Machine", "Energy kWh", `Cost ${escapeHtml(e.currency)}`, "CO₂ kg", "Avg kW", "Peak kW", "Uptime", "Last reading"], machines,
+      "No machines reporting.") + more;
 }
 
 export async function eventsTable() {

@@ -1,8 +1,8 @@
-"""A small L2-regularised logistic regression (numpy + scipy.optimize), for job success.
+"""A small L2-regularised logistic regression (numpy + scipy.optimize): the success model.
 
 Minimises the mean log-loss plus `l2 / (2n) · |w|²` (the intercept is not penalised) with
 L-BFGS and the analytic gradient; features are standardised first. Enough for a few
-thousand jobs and a few hundred features; scikit-learn is not a runtime dependency.
+thousand sessions and a few hundred features; scikit-learn is not a runtime dependency.
 """
 
 from __future__ import annotations
