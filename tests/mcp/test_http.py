@@ -75,7 +75,8 @@ async def test_read_tools_on_real_data(seeded: dict[str, Any]) -> None:
         assert why["rule"]["expr"] == "cpu_usage > 90"
         assert why["alert"]["labels"] == {"host": "a"}
         assert [v["series"] for v in why["values"]] == ['cpu_usage{host="a"}']
-        assert why["values"][0]["summary"]["max"] > 50  # avg buckets around the 97 spike
+        # The 97 spike lifts its (avg) bucket above the 30-34 the series otherwise holds.
+        assert why["values"][0]["summary"]["max"] > 36
         assert any(e["type"] == "deploy" for e in why["events"])
         assert why["transitions"][-1]["to"] == "firing"
 
