@@ -151,10 +151,18 @@ def test_indicator_follows_a_server_restart(ui_server: ServerProcess, watched: W
         page.wait_for_selector('[data-card="cpu"].stale', timeout=5_000)  # not shown as live
     finally:
         ui_server.start()
+    # Published before the page is back: it must still get them (no lost messages).
+    httpx.post(ui_server.url + "/api/v1/events", timeout=10,
+               json={"type": "restart-probe", "source": "ui-test"}).raise_for_status()
+    httpx.post(ui_server.url + "/api/v1/alerts", timeout=10,
+               json={"name": "AfterRestart", "severity": "high"}).raise_for_status()
     wait_state(page, "live", timeout_s=20)
     push_host(ui_server, 64.0, 30.0)
     wait_text(page, '[data-card="cpu"] .value', "64.0 %")
     page.wait_for_selector('[data-card="cpu"]:not(.stale)', timeout=5_000)
+    wait_text(page, "#feed", "restart-probe")
+    page.click('nav [data-tab="alerts"]')
+    page.locator("#alerts-table tbody tr", has_text="AfterRestart").wait_for(timeout=10_000)
 
 
 def test_polls_the_api_when_the_websocket_is_blocked(ui_server: ServerProcess,
