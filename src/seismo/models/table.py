@@ -87,12 +87,14 @@ class ModelTable:
             return
         lo, hi = self._lo, self._hi
         n = hi - lo
-        old = (self.ts, self.seq, self.ver, self.pred, self.prob, self.latency, self.actual)
+        old: tuple[np.ndarray, ...] = (self.ts, self.seq, self.ver, self.pred, self.prob,
+                                       self.latency, self.actual)
         old_feats, old_cprobs = self.feats, self.cprobs
         self._alloc(cap if n + extra <= cap else max(2 * cap, n + extra),
                     fcap if features <= fcap else max(2 * fcap, features),
                     ccap if classes <= ccap else max(2 * ccap, classes))
-        new = (self.ts, self.seq, self.ver, self.pred, self.prob, self.latency, self.actual)
+        new: tuple[np.ndarray, ...] = (self.ts, self.seq, self.ver, self.pred, self.prob,
+                                       self.latency, self.actual)
         for to, arr in zip(new, old, strict=True):
             to[:n] = arr[lo:hi]
         self.feats[:n, :fcap] = old_feats[lo:hi]
