@@ -347,6 +347,16 @@ def seismo_argv(port: int, data_dir: Path, config: Path | None = None) -> list[s
     return argv + (["--config", str(config)] if config is not None else [])
 
 
+def start_seismo(work: Path) -> Server:
+    """`seismo serve` (no collector) on a free port, data and log under `work`; started."""
+    port = free_port()
+    argv = [sys.executable, "-m", "seismo", "serve", "--port", str(port), "--data-dir",
+            str(work / "data"), "--no-collector"]
+    server = Server("seismo", argv, port, work / "seismo.log", "/api/v1/health")
+    server.start()
+    return server
+
+
 def rules_config(work: Path, count: int, series: int) -> Path | None:
     """A seismo.yaml with `count` alert rules over the bench series (bench/rule_eval.py's
     mix: thresholds, window rules, regex rules), routed nowhere: evaluation cost only."""

@@ -30,7 +30,7 @@ import httpx
 import msgspec
 import numpy as np
 
-from ingest import ROOT, Server, free_port, machine  # bench/ingest.py
+from ingest import ROOT, machine, start_seismo  # bench/ingest.py
 from seismo.client import ModelMonitor
 
 MODEL = "bench"
@@ -136,11 +136,7 @@ def main() -> None:
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="seismo-bench-predictions-"))
     work.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    argv = [sys.executable, "-m", "seismo", "serve", "--port", str(port), "--data-dir",
-            str(work / "data"), "--no-collector"]
-    server = Server("seismo", argv, port, work / "seismo.log", "/api/v1/health")
-    server.start()
+    server = start_seismo(work)
     url = server.base
     try:
         with httpx.Client(base_url=url + "/api/v1", timeout=60) as http:

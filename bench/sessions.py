@@ -16,7 +16,6 @@ import argparse
 import json
 import random
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -26,7 +25,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ingest import Server, free_port, machine  # bench/ingest.py
+from ingest import machine, start_seismo  # bench/ingest.py
 
 KINDS = {"chat": 45.0, "train": 240.0, "etl": 90.0, "eval": 60.0}
 USERS = ("ana", "bo", "cy", "dee")
@@ -79,11 +78,7 @@ def main() -> None:
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="seismo-bench-sessions-"))
     work.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    argv = [sys.executable, "-m", "seismo", "serve", "--port", str(port), "--data-dir",
-            str(work / "data"), "--no-collector"]
-    server = Server("seismo", argv, port, work / "seismo.log", "/api/v1/health")
-    server.start()
+    server = start_seismo(work)
     rng = random.Random(1)
     try:
         with httpx.Client(base_url=server.base + "/api/v1", timeout=60) as http:

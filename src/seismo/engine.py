@@ -25,7 +25,7 @@ from seismo.energy import EnergyService
 from seismo.errors import InvalidInput, Overloaded
 from seismo.forecast import ForecastService
 from seismo.ingest.pipeline import Ingestor
-from seismo.ingest.schema import EventIn, IngestBody
+from seismo.ingest.schema import EventIn, IngestBody, SeriesIn
 from seismo.ingest.validate import Validator
 from seismo.insights import InsightService
 from seismo.models import Evaluation, ModelService
@@ -243,6 +243,14 @@ class Engine:
             self.telemetry.samples_rejected.labels(reason).inc(count)
         return {"accepted": len(prepared.batch), "rejected": prepared.rejected,
                 "errors": prepared.errors}
+
+    def ingest_blocking(self, series: list[SeriesIn], at_ms: int) -> None:
+        """Validate and store columnar series from a worker thread (scrape, MQTT), counting
+        the refused samples by reason; waits while the ingest queue is full."""
+        prepared = self.validator.columnar(series, at_ms)
+        for reason, count in prepared.reasons.items():
+            self.telemetry.samples_rejected.labels(reason).inc(count)
+        self.ingestor.submit_blocking(prepared.batch)
 
     def _check_ingest_rate(self, body: IngestBody, principal: Principal | None) -> None:
         """Overloaded (429) when the principal's token is over its samples/s; checked before

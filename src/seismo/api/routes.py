@@ -8,13 +8,11 @@ from fastapi import APIRouter, Query, Request
 
 from seismo.api.access import principal_of
 from seismo.api.body import read_body
-from seismo.config import parse_duration_s
 from seismo.engine import Engine, now_ms
-from seismo.errors import InvalidInput
 from seismo.ingest.schema import decode_events, decode_ingest
 from seismo.query.engine import AGGS, RangeQuery
 from seismo.query.selector import parse_selector
-from seismo.query.timeparse import parse_step_ms, parse_time_ms
+from seismo.query.timeparse import parse_step_ms, parse_time_ms, parse_window_s, time_bounds
 
 INGEST_EXAMPLE = {
     "series": [{"metric": "cpu_usage", "labels": {"host": "a"},
@@ -25,26 +23,6 @@ INGEST_EXAMPLE = {
 def _engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
-
-
-def _time_range(start: str | None, end: str | None, at_ms: int) -> dict[str, int | None]:
-    """`start_ms`/`end_ms` filters; an absent one is no bound."""
-    return {
-        "start_ms": None if start is None else parse_time_ms(start, now_ms=at_ms, default=0,
-                                                             field="start"),
-        "end_ms": None if end is None else parse_time_ms(end, now_ms=at_ms, default=at_ms,
-                                                         field="end"),
-    }
-
-
-def _window_s(text: str) -> float:
-    try:
-        window = parse_duration_s(text)
-    except ValueError as exc:
-        raise InvalidInput(str(exc), field="window") from None
-    if window <= 0:
-        raise InvalidInput("window must be positive", field="window")
-    return window
 
 
 def build_router() -> APIRouter:
@@ -94,7 +72,7 @@ def build_router() -> APIRouter:
     ) -> dict[str, Any]:
         """Latest value and window stats (count, mean, min, max, stddev, p50/95/99, rate)."""
         return {"series": _engine(request).query.instant(
-            parse_selector(selector), _window_s(window), now_ms())}
+            parse_selector(selector), parse_window_s(window), now_ms())}
 
     @router.get("/query_range", tags=["query"])
     def query_range(
@@ -143,7 +121,7 @@ def build_router() -> APIRouter:
         """Events, newest first, filtered by type, source and time range."""
         events = _engine(request).events.query(
             type=type, source=source,
-            **_time_range(start, end, now_ms()),
+            **time_bounds(start, end, now_ms()),
             limit=limit,
         )
         return {"events": [e.to_dict() for e in events]}
@@ -164,7 +142,7 @@ def build_router() -> APIRouter:
         found = _engine(request).find_anomalies(
             None if selector is None else parse_selector(selector), kinds=kind,
             min_score=min_score, state=state, limit=limit,
-            **_time_range(start, end, now_ms()))
+            **time_bounds(start, end, now_ms()))
         return {"anomalies": [a.to_dict() for a in found]}
 
     @router.get("/anomalies/rates", tags=["anomalies"])

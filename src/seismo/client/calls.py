@@ -72,6 +72,25 @@ def unreachable(url: str, exc: Exception) -> SeismoError:
     return SeismoError(f"cannot reach seismo at {url}: {exc}")
 
 
+def send(http: httpx.Client, url: str, call: Call[T]) -> T:
+    """Make `call` over `http` (based at `url`'s `/api/v1`) and read its reply."""
+    try:
+        response = http.request(call.method, call.path, params=call.params, json=call.body)
+    except httpx.HTTPError as exc:
+        raise unreachable(url, exc) from None
+    return call.read(reply_of(response))
+
+
+async def send_async(http: httpx.AsyncClient, url: str, call: Call[T]) -> T:
+    """`send` for asyncio."""
+    try:
+        response = await http.request(call.method, call.path, params=call.params,
+                                      json=call.body)
+    except httpx.HTTPError as exc:
+        raise unreachable(url, exc) from None
+    return call.read(reply_of(response))
+
+
 def auth_headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 

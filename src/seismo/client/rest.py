@@ -164,12 +164,7 @@ class Client:
         return ModelMonitor(self.url, self.token, model, version, **options)
 
     def _send(self, call: calls.Call[T]) -> T:
-        try:
-            response = self._http.request(call.method, call.path, params=call.params,
-                                          json=call.body)
-        except httpx.HTTPError as exc:
-            raise calls.unreachable(self.url, exc) from None
-        return call.read(calls.reply_of(response))
+        return calls.send(self._http, self.url, call)
 
 
 class AsyncClient:
@@ -337,11 +332,6 @@ class AsyncClient:
         return ModelMonitor(self.url, self.token, model, version, **options)
 
     async def _send(self, call: calls.Call[T]) -> T:
-        try:
-            response = await self._http.request(call.method, call.path, params=call.params,
-                                                json=call.body)
-        except httpx.HTTPError as exc:
-            raise calls.unreachable(self.url, exc) from None
-        return call.read(calls.reply_of(response))
+        return await calls.send_async(self._http, self.url, call)
 
 

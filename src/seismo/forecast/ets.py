@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 
@@ -151,6 +152,31 @@ def run(y: np.ndarray, valid: np.ndarray, first: np.ndarray, alpha: np.ndarray,
     return sse, level, trend, season
 
 
+class _Start(NamedTuple):
+    """What every run over y (n, T) starts from."""
+
+    valid: np.ndarray
+    first: np.ndarray
+    m: int
+    adjusted: np.ndarray
+    level0: np.ndarray
+    trend0: np.ndarray
+    burn: int
+
+
+def _start(y: np.ndarray, period: int, season0: np.ndarray | None) -> _Start:
+    """Missing values, each row's first valid column, the season's length, the seasonally
+    adjusted series, its initial level and trend, and the columns left out of the error."""
+    t_len = y.shape[1]
+    valid = ~np.isnan(y)
+    first = np.argmax(valid, axis=1)
+    m = period if season0 is not None else 1
+    adjusted = y if season0 is None else y - season0[np.arange(t_len) % m].T
+    level0, trend0 = initial_state(adjusted, first)
+    burn = min(m, t_len // 4) if m > 1 else min(4, t_len // 4)
+    return _Start(valid, first, m, adjusted, level0, trend0, burn)
+
+
 def fit(y: np.ndarray, period: int, season0: np.ndarray | None) -> Ets:
     """Fit each row of y (n, T; NaN missing) with its best parameters of the grid.
 
@@ -158,13 +184,8 @@ def fit(y: np.ndarray, period: int, season0: np.ndarray | None) -> Ets:
     for no season. The trend's parameters are searched on the seasonally adjusted series
     first, then gamma with those fixed: two small grids rather than one large one.
     """
-    n, t_len = y.shape
-    valid = ~np.isnan(y)
-    first = np.argmax(valid, axis=1)
-    m = period if season0 is not None else 1
-    adjusted = y if season0 is None else y - season0[np.arange(t_len) % m].T
-    level0, trend0 = initial_state(adjusted, first)
-    burn = min(m, t_len // 4) if m > 1 else min(4, t_len // 4)
+    n = y.shape[0]
+    valid, first, _, adjusted, level0, trend0, burn = _start(y, period, season0)
     a, b, p = grid()
     sse, *_ = run(adjusted, valid, first, a[:, None], b[:, None], p[:, None],
                   np.zeros((1, 1)), level0, trend0, None, burn)
@@ -183,12 +204,7 @@ def refit(y: np.ndarray, period: int, season0: np.ndarray | None, alpha: np.ndar
           beta: np.ndarray, phi: np.ndarray, gamma: np.ndarray) -> Ets:
     """Run known parameters over y (n, T) to its end: the state to forecast from."""
     n, t_len = y.shape
-    valid = ~np.isnan(y)
-    first = np.argmax(valid, axis=1)
-    m = period if season0 is not None else 1
-    adjusted = y if season0 is None else y - season0[np.arange(t_len) % m].T
-    level0, trend0 = initial_state(adjusted, first)
-    burn = min(m, t_len // 4) if m > 1 else min(4, t_len // 4)
+    valid, first, m, _, level0, trend0, burn = _start(y, period, season0)
     sse, level, trend, season = run(y, valid, first, alpha[None, :], beta[None, :],
                                     phi[None, :], gamma[None, :], level0, trend0, season0,
                                     burn)

@@ -205,9 +205,6 @@ class MqttSubscriber:
                            values=values) for (metric, labels), (stamps, values) in groups.items()]
         at_ms = time.time_ns() // 1_000_000
         try:
-            prepared = self.engine.validator.columnar(series, at_ms)
-            for reason, count in prepared.reasons.items():
-                self.engine.telemetry.samples_rejected.labels(reason).inc(count)
-            self.engine.ingestor.submit_blocking(prepared.batch)
+            self.engine.ingest_blocking(series, at_ms)
         except SeismoError as exc:
             log.warning("mqtt: %d samples not stored: %s", len(taken), exc.message)

@@ -154,9 +154,6 @@ class Scraper:
             series.append(SeriesIn(metric=name, values=[value], labels=dict(target.labels),
                                    timestamps=[at_ms]))
         try:
-            prepared = self.engine.validator.columnar(series, at_ms)
-            for reason, count in prepared.reasons.items():
-                self.engine.telemetry.samples_rejected.labels(reason).inc(count)
-            self.engine.ingestor.submit_blocking(prepared.batch)
+            self.engine.ingest_blocking(series, at_ms)
         except SeismoError as exc:
             log.warning("scrape of %s: samples not stored: %s", target.url, exc.message)

@@ -16,7 +16,6 @@ import msgspec
 from seismo.alerting.service import AlertService
 from seismo.api.access import principal_of
 from seismo.auth import Principal
-from seismo.config import parse_duration_s
 from seismo.engine import Engine, now_ms
 from seismo.errors import InvalidInput, Unauthorized
 from seismo.ingest.schema import decode_events, decode_ingest
@@ -24,21 +23,13 @@ from seismo.mcp.backend import Doc
 from seismo.models import ModelService
 from seismo.query.engine import RangeQuery
 from seismo.query.selector import parse_selector
-from seismo.query.timeparse import parse_step_ms, parse_time_ms
+from seismo.query.timeparse import parse_step_ms, parse_time_ms, parse_window_s, time_bounds
 
 T = TypeVar("T")
 
 
 async def _off_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await asyncio.to_thread(fn, *args, **kwargs)
-
-
-def _range(start: str | None, end: str | None) -> dict[str, int | None]:
-    at = now_ms()
-    return {"start_ms": None if start is None else parse_time_ms(start, now_ms=at, default=0,
-                                                                 field="start"),
-            "end_ms": None if end is None else parse_time_ms(end, now_ms=at, default=at,
-                                                             field="end")}
 
 
 class EngineBackend:
@@ -98,14 +89,8 @@ class EngineBackend:
         return self.engine.query.series(parse_selector(selector), limit)
 
     async def instant(self, selector: str, window: str) -> list[Doc]:
-        try:
-            window_s = parse_duration_s(window)
-        except ValueError as exc:
-            raise InvalidInput(str(exc), field="window") from None
-        if window_s <= 0:
-            raise InvalidInput("window must be positive", field="window")
-        return await _off_loop(self.engine.query.instant, parse_selector(selector), window_s,
-                               now_ms())
+        return await _off_loop(self.engine.query.instant, parse_selector(selector),
+                               parse_window_s(window), now_ms())
 
     async def query_range(self, selector: str, start: str, end: str, step: str | None,
                           agg: str, group_by: list[str] | None) -> Doc:
@@ -126,7 +111,7 @@ class EngineBackend:
     async def events(self, type: str | None, source: str | None, start: str | None,
                      end: str | None, limit: int) -> list[Doc]:
         found = await _off_loop(self.engine.events.query, type=type, source=source,
-                                limit=limit, **_range(start, end))
+                                limit=limit, **time_bounds(start, end, now_ms()))
         return [e.to_dict() for e in found]
 
     async def add_events(self, events: list[Doc]) -> Doc:
@@ -138,7 +123,7 @@ class EngineBackend:
                         start: str | None, end: str | None, limit: int) -> list[Doc]:
         found = await _off_loop(
             self.engine.find_anomalies, None if selector is None else parse_selector(selector),
-            min_score=min_score, state=state, limit=limit, **_range(start, end))
+            min_score=min_score, state=state, limit=limit, **time_bounds(start, end, now_ms()))
         return [a.to_dict() for a in found]
 
     async def anomaly_rates(self, selector: str) -> Doc:

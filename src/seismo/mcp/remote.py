@@ -54,12 +54,7 @@ class RestBackend:
         return None
 
     async def _send(self, call: Call[T]) -> T:
-        try:
-            response = await self._http.request(call.method, call.path, params=call.params,
-                                                json=call.body)
-        except httpx.HTTPError as exc:
-            raise calls.unreachable(self.url, exc) from None
-        return call.read(calls.reply_of(response))
+        return await calls.send_async(self._http, self.url, call)
 
     # -- status, monitoring, stream ------------------------------------------------------
 

@@ -43,3 +43,24 @@ def parse_step_ms(text: str | None, *, field: str = "step") -> int | None:
     if step_ms <= 0:
         raise InvalidInput("step must be positive", field=field)
     return step_ms
+
+
+def parse_window_s(text: str, *, field: str = "window") -> float:
+    """Seconds of a positive window such as `5m`."""
+    try:
+        window_s = parse_duration_s(text)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field=field) from None
+    if window_s <= 0:
+        raise InvalidInput("window must be positive", field=field)
+    return window_s
+
+
+def time_bounds(start: str | None, end: str | None, now_ms: int) -> dict[str, int | None]:
+    """`start_ms`/`end_ms` filters; an absent one is no bound."""
+    return {
+        "start_ms": None if start is None else parse_time_ms(start, now_ms=now_ms, default=0,
+                                                             field="start"),
+        "end_ms": None if end is None else parse_time_ms(end, now_ms=now_ms, default=now_ms,
+                                                         field="end"),
+    }
