@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench fuzz lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/detect_throughput.py
 	$(BIN)/python bench/nab.py
 	$(BIN)/python bench/forecast.py
+
+## make fuzz: tests/fuzz with many random examples (FUZZ_ARGS="--examples 20000"); not CI
+fuzz: $(VENV)/.installed-test
+	$(BIN)/python bench/fuzz.py $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -35,6 +35,7 @@ def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
     ("retention: forever\n", "'retention'"),
     ("- a\n- b\n", "must be a mapping"),
     ("port: [\n", "not valid YAML"),
+    ("1: x\n", "key 1 is not a setting name"),  # found by tests/fuzz: was a TypeError
 ])
 def test_bad_file_names_the_key(tmp_path: Path, text: str, needle: str) -> None:
     cfg = write(tmp_path / "seismo.yaml", text)

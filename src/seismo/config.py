@@ -51,6 +51,23 @@ def parse_duration_s(text: str | float | int) -> float:
     return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
 
 
+class Security(BaseModel):
+    """Where outbound connections (channels, scrape targets) may go; docs/security.md."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outbound_deny: list[str] = Field(default_factory=list)
+    outbound_allow: list[str] = Field(default_factory=list)
+
+    @field_validator("outbound_deny", "outbound_allow")
+    @classmethod
+    def _check_networks(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        from seismo.outbound import parse_networks
+
+        parse_networks(value, f"security.{info.field_name}")
+        return value
+
+
 class Limits(BaseModel):
     """Ingest limits; past them a request or a sample is refused with a reason."""
 
@@ -482,6 +499,7 @@ class Settings(BaseSettings):
     insecure: bool = False
     cors_origins: list[str] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+    security: Security = Field(default_factory=Security)
     stream: Stream = Field(default_factory=Stream)
     detect: Detect = Field(default_factory=Detect)
     alerting: Alerting = Field(default_factory=Alerting)
@@ -602,6 +620,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(loaded, dict):
         raise ConfigError(f"config file {path} must be a mapping of keys to values")
+    for key in loaded:
+        if not isinstance(key, str):
+            raise ConfigError(f"config file {path}: key {key!r} is not a setting name")
     return loaded
 
 

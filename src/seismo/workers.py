@@ -18,8 +18,11 @@ def attach_workers(engine: Engine) -> None:
         engine.background.append(DemoWorkload(engine))
     if engine.settings.scrape_configs:
         from seismo.ingest.scrape import Scraper
+        from seismo.outbound import OutboundPolicy
 
-        engine.background.append(Scraper(engine, engine.settings.scrape_configs))
+        security = engine.settings.security
+        policy = OutboundPolicy.of(security.outbound_deny, security.outbound_allow)
+        engine.background.append(Scraper(engine, engine.settings.scrape_configs, policy))
     if engine.settings.mqtt.subscriptions:
         from seismo.ingest.mqtt import MqttSubscriber
 

@@ -145,6 +145,19 @@ def test_revoking_an_unknown_token_is_404_and_a_bad_id_400(secured: Secured) -> 
         assert bad.status_code == 400 and bad.json()["field"] == "token_id"
 
 
+@pytest.mark.parametrize(("method", "path", "field"), [
+    ("DELETE", "/tokens/{id}", "token_id"),
+    ("POST", "/outbox/{id}/retry", "notification_id"),
+])
+@pytest.mark.parametrize("row_id", ["18446744073709551615", "1098187848724392443904", "0"])
+def test_row_id_past_64_bits_is_400_not_500(secured: Secured, method: str, path: str,
+                                            field: str, row_id: str) -> None:
+    """Found by tests/fuzz/test_openapi.py: sqlite3 raised OverflowError, a 500."""
+    with secured.http() as admin:
+        reply = admin.request(method, path.format(id=row_id))
+        assert reply.status_code == 400 and reply.json()["field"] == field
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"name": "x1", "role": "root"}, "role"),
     ({"name": "bad name", "role": "viewer"}, "name"),

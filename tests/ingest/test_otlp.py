@@ -79,3 +79,10 @@ def test_malformed_bodies() -> None:
         parse_request(b'{"resourceMetrics": 5}', "application/json")
     with pytest.raises(InvalidInput, match="protobuf"):
         parse_request(b"\x0a\xff\xff\xff\x0f", "application/x-protobuf")
+
+
+def test_json_body_b_x80_is_refused_as_not_utf8() -> None:
+    """Found by tests/fuzz: a non-UTF-8 JSON body raised UnicodeDecodeError (a 500)."""
+    with pytest.raises(InvalidInput, match="not UTF-8") as err:
+        parse_request(b"\x80", "application/json")
+    assert err.value.field == "body"

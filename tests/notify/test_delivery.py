@@ -19,6 +19,7 @@ import pytest
 from seismo.notify import AlertmanagerForward, Slack, Teams, Webhook
 from seismo.notify.config import ChannelSpec, parse_channel
 from seismo.notify.delivery import USER_AGENT, deliver
+from seismo.outbound import OutboundPolicy
 from tests.notify.samples import cpu_alert, cpu_notification, sample_notification
 
 
@@ -321,3 +322,74 @@ def test_smtp_connection_refused_is_retried() -> None:
     result = deliver(mail(free_port()), cpu_notification())
     assert (result.ok, result.retry, result.status) == (False, True, None)
     assert "ConnectionRefusedError" in result.error
+
+
+# The SSRF guard (seismo.outbound): refused destinations are dead at once, never contacted.
+
+@pytest.fixture
+def no_connections(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every outgoing TCP connection attempted, recorded and failed."""
+    attempts: list[object] = []
+
+    def record(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise AssertionError("a connection was attempted")
+
+    monkeypatch.setattr(socket, "create_connection", record)
+    monkeypatch.setattr(socket.socket, "connect", record)
+    return attempts
+
+
+@pytest.mark.parametrize("spec", [
+    webhook("http://169.254.169.254/latest/meta-data/"),
+    parse_channel({"name": "chat", "type": "slack",
+                   "url": "https://[fd00:ec2::254]/services/T/B/X"}),
+    parse_channel({"name": "am", "type": "alertmanager", "url": "http://[fe80::1]:9093"}),
+    parse_channel({"name": "gce", "type": "teams",
+                   "url": "http://metadata.google.internal/computeMetadata/v1/"}),
+    parse_channel({"name": "mail", "type": "email", "smtp_host": "169.254.169.254",
+                   "from": "seismo@example.com", "to": ["ops@example.com"]}),
+], ids=["webhook", "slack", "alertmanager", "teams-by-name", "email"])
+def test_metadata_and_link_local_destinations_are_refused(
+        spec: ChannelSpec, no_connections: list[object]) -> None:
+    result = deliver(spec, cpu_notification())
+    assert (result.ok, result.retry, result.status) == (False, False, None)
+    assert result.error.startswith("refused to connect to ")
+    assert "metadata" in result.error
+    assert "/services/T/B/X" not in result.error
+    assert no_connections == []
+
+
+def test_the_resolved_address_is_checked_not_the_name(
+        monkeypatch: pytest.MonkeyPatch, no_connections: list[object]) -> None:
+    def rebound(host: str, port: object, *args: object, **kwargs: object) -> list[Any]:
+        assert host == "hooks.example.com"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 80))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebound)
+    result = deliver(webhook("http://hooks.example.com/hook"), cpu_notification())
+    assert (result.ok, result.retry) == (False, False)
+    assert result.error.startswith(
+        "refused to connect to hooks.example.com (169.254.169.254): 169.254.169.254 is a "
+        "link-local or cloud metadata address (169.254.0.0/16 in security.outbound_deny)")
+    assert no_connections == []
+
+
+def test_deny_and_allow_lists(receiver: Receiver) -> None:
+    denied = OutboundPolicy.of(deny=["127.0.0.0/8"])
+    result = deliver(webhook(receiver.url()), cpu_notification(), denied)
+    assert (result.ok, result.retry) == (False, False)
+    assert "127.0.0.1 is denied (127.0.0.0/8 in security.outbound_deny)" in result.error
+    assert receiver.requests == []
+    allowed = OutboundPolicy.of(deny=["127.0.0.0/8"], allow=["127.0.0.1/32"])
+    assert deliver(webhook(receiver.url()), cpu_notification(), allowed).ok
+    assert len(receiver.requests) == 1
+
+
+def test_an_allow_listed_smtp_host_passes(smtp: tuple[Mailbox, int]) -> None:
+    box, port = smtp
+    denied = OutboundPolicy.of(deny=["127.0.0.1"])
+    assert "127.0.0.1 is denied" in deliver(mail(port), cpu_notification(), denied).error
+    allowed = OutboundPolicy.of(deny=["127.0.0.1"], allow=["127.0.0.0/8"])
+    assert deliver(mail(port), cpu_notification(), allowed).ok
+    assert len(box.messages) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
 import threading
 import time
 from collections import Counter
@@ -330,3 +331,22 @@ def test_nan_values_survive_storage() -> None:
                                 alerts=(alert,), reason=Reason.FIRST)
     (back,) = from_dict(json.loads(json.dumps(to_dict(notification)))).alerts
     assert back.value is not None and math.isnan(back.value)
+
+
+def test_a_metadata_address_is_dead_lettered_with_the_reason(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    attempts: list[object] = []
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: attempts.append(a))
+    monkeypatch.setattr(socket.socket, "connect", lambda *a, **k: attempts.append(a))
+    with Outbox(tmp_path / "state.db", channels(hook=hook("http://169.254.169.254/")),
+                backoff_min_s=0.02, backoff_max_s=0.1) as outbox:
+        outbox.start()
+        outbox.put("hook", numbered(1))
+        assert outbox.drain(10)
+        (dead,) = outbox.list(state="dead")
+        assert dead["attempts"] == 1
+        assert dead["last_error"] == (
+            "refused to connect to 169.254.169.254: 169.254.169.254 is a link-local or cloud "
+            "metadata address (169.254.0.0/16 in security.outbound_deny); see "
+            "docs/security.md#outbound-connections")
+    assert attempts == []

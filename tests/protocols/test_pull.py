@@ -44,7 +44,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
                                 {"targets": [f"127.0.0.1:{dead}"], "labels": {"env": "t"}},
                                 {"targets": ["127.0.0.1:9"], "labels": {"env": "skip"}}],
              "relabel_configs": [{"source_labels": ["env"], "regex": "skip",
-                                  "action": "drop"}]}],
+                                  "action": "drop"}]},
+            {"job_name": "metadata", "scrape_interval": "1s", "scrape_timeout": "1s",
+             "static_configs": [{"targets": ["169.254.169.254:80"]}]}],
         "mqtt": {"reconnect_min_s": 1, "reconnect_max_s": 2, "flush_interval_s": 0.05,
                  "subscriptions": [
                      {"topic": f"{PREFIX}/+/power", "metric": "mq_power_watts",
@@ -93,6 +95,14 @@ def test_scrape_up_duration_and_samples(server: ServerProcess, http: httpx.Clien
     assert all(0 <= s["value"] < 2 for s in durations.values())
     scraped = wait_latest(http, 'seismo_samples_ingested_total{job="self",env="t"}')
     assert next(iter(scraped.values()))["value"] > 0
+
+
+def test_a_metadata_address_is_never_scraped(server: ServerProcess,
+                                             http: httpx.Client) -> None:
+    (up,) = wait_latest(http, 'up{job="metadata"}').values()
+    assert up["value"] == 0.0
+    (scraped,) = wait_latest(http, 'scrape_samples_scraped{job="metadata"}').values()
+    assert scraped["value"] == 0.0
 
 
 @pytest.mark.skipif(not broker_up(), reason="no MQTT broker on 127.0.0.1:1883")

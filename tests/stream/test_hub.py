@@ -200,3 +200,17 @@ async def test_messages_that_piled_up_go_to_a_client_in_one_write(hub: Hub) -> N
     await settle()
     assert [m["seq"] for m in sink.of_type("event")] == [1, 2, 3]
     assert len(writes) == 1 and writes[0].count(b"\x81") >= 3
+
+
+@pytest.mark.parametrize("raw", ['{"op": "ping", "topic": []}',
+                                 '{"op": "subscribe", "topic": {}}',
+                                 '{"op": "unsubscribe", "topic": [1]}'])
+async def test_topic_list_or_object_gets_an_error_not_a_crash(hub: Hub, raw: str) -> None:
+    """Found by tests/fuzz: an unhashable topic raised TypeError out of `handle`."""
+    sink = ListSink()
+    sub = hub.attach(sink)
+    await hub.handle(sub, raw)
+    if '"ping"' in raw:
+        assert sink.messages[-1]["type"] == "pong"
+    else:
+        assert (sink.messages[-1]["type"], sink.messages[-1]["field"]) == ("error", "topic")

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,10 @@ from seismo.errors import InvalidInput, NotFound, Overloaded
 from seismo.notify import Alert as NotifyAlert
 from seismo.notify import Notification
 from seismo.notify.config import ChannelSpec, merge_secrets, parse_channel, parse_channels
+from seismo.notify.delivery import deliver
 from seismo.notify.message import SEVERITIES
 from seismo.notify.outbox import Outbox
+from seismo.outbound import OutboundPolicy
 from seismo.store.alerts import AlertLog
 from seismo.store.anomalies import Anomaly
 from seismo.store.batch import Batch
@@ -72,7 +75,10 @@ class AlertService:
         self.channels: dict[str, ChannelSpec] = {}
         self.outbox = Outbox(db, lambda: self.channels, clock=clock,
                              max_attempts=a.outbox_max_attempts,
-                             backoff_max_s=a.outbox_backoff_max_s, workers=a.outbox_workers)
+                             backoff_max_s=a.outbox_backoff_max_s, workers=a.outbox_workers,
+                             send=partial(deliver, policy=OutboundPolicy.of(
+                                 settings.security.outbound_deny,
+                                 settings.security.outbound_allow)))
         self.manager = AlertManager([], send=self._send, clock=clock, silences=self.silences,
                                     default_channels=tuple(a.default_channels),
                                     external_url=a.external_url)

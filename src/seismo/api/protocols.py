@@ -93,7 +93,13 @@ def build_protocol_router() -> APIRouter:
                               now_ms())
         return _no_content(result, decoded.skipped_nan)
 
-    @router.post("/v1/metrics")
+    otlp_body = {"requestBody": {"required": True, "content": {
+        "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+        "application/json": {"schema": {"type": "object"}}}}}
+
+    @router.post("/v1/metrics", openapi_extra=otlp_body, response_class=Response, responses={
+        200: {"content": {"application/x-protobuf": {}, "application/json": {}},
+              "description": "an ExportMetricsServiceResponse, in the request's encoding"}})
     async def otlp_metrics(request: Request) -> Response:
         """OTLP/HTTP metrics, protobuf or JSON; 200 with an ExportMetricsServiceResponse."""
         engine = _engine(request)

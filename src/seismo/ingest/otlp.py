@@ -64,7 +64,10 @@ def parse_request(body: bytes, content_type: str) -> Any:
     request = ExportMetricsServiceRequest()
     if content_type.split(";")[0].strip().lower() == "application/json":
         try:
-            json_format.Parse(body, request, ignore_unknown_fields=True)
+            json_format.Parse(body.decode(), request, ignore_unknown_fields=True)
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"body is not UTF-8: {exc.reason} at byte {exc.start}",
+                               field="body") from None
         except json_format.ParseError as exc:
             raise InvalidInput(f"body is not OTLP JSON: {exc}", field="body") from None
         return request

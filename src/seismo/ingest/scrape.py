@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from seismo.config import ScrapeConfig, parse_duration_s
 from seismo.errors import SeismoError
 from seismo.ingest.schema import SeriesIn
+from seismo.outbound import OutboundPolicy, OutboundRefused, http_transport
 
 log = logging.getLogger(__name__)
 ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
@@ -91,13 +92,15 @@ class Scraper:
 
     name = "scrape"
 
-    def __init__(self, engine: Any, configs: list[ScrapeConfig]) -> None:
+    def __init__(self, engine: Any, configs: list[ScrapeConfig],
+                 policy: OutboundPolicy | None = None) -> None:
         self.engine = engine
         self.targets = targets_of(configs)
+        self.policy = policy or OutboundPolicy()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._client = httpx.Client()
+        self._client = self._new_client()
 
     @property
     def is_running(self) -> bool:
@@ -106,7 +109,7 @@ class Scraper:
 
     def start(self) -> None:
         self._stop.clear()
-        self._client = httpx.Client(headers={"Accept": ACCEPT}, follow_redirects=True)
+        self._client = self._new_client()
         self._pool = ThreadPoolExecutor(min(MAX_WORKERS, max(1, len(self.targets))),
                                         thread_name_prefix="seismo-scrape")
         now = time.monotonic()
@@ -114,6 +117,11 @@ class Scraper:
             target.next_due = now + target.interval_s * i / max(1, len(self.targets))
         self._thread = threading.Thread(target=self._run, name="seismo-scrape", daemon=True)
         self._thread.start()
+
+    def _new_client(self) -> httpx.Client:
+        """Redirects are followed, and each hop's connection passes the policy too."""
+        return httpx.Client(headers={"Accept": ACCEPT}, follow_redirects=True,
+                            transport=http_transport(self.policy))
 
     def stop(self) -> None:
         self._stop.set()
@@ -148,6 +156,10 @@ class Scraper:
         except (httpx.HTTPError, ValueError) as exc:
             up, target.last_error = 0.0, f"{type(exc).__name__}: {exc}"
             log.debug("scrape of %s failed: %s", target.url, target.last_error)
+        except OutboundRefused as exc:  # a setup problem: said loudly, once until it changes
+            if exc.message != target.last_error:
+                log.warning("scrape of %s refused: %s", target.url, exc.message)
+            up, target.last_error = 0.0, exc.message
         duration = time.perf_counter() - started
         for name, value in (("up", up), ("scrape_duration_seconds", duration),
                             ("scrape_samples_scraped", float(len(series)))):

@@ -2,8 +2,9 @@
 
 The outbox calls `deliver` for each attempt and reads the `Result`: sent, worth retrying, or
 not. HTTP goes through one shared `httpx.Client` (no redirects followed, no proxy taken from
-the environment); email through `smtplib`. Error texts never hold a secret: every secret
-value of the channel is replaced by `<secret>` before a text leaves this module.
+the environment); email through `smtplib`. Both connect only where the `OutboundPolicy`
+allows (seismo.outbound): a refused destination is dead at once, never retried. Error
+texts never hold a secret: every secret value of the channel becomes `<secret>` here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import ssl
 import threading
 from dataclasses import dataclass, replace
 from importlib import metadata
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,6 +26,7 @@ from seismo.notify.config import PLACEHOLDER, ChannelSpec
 from seismo.notify.email import Email
 from seismo.notify.log import Log
 from seismo.notify.message import Notification
+from seismo.outbound import OutboundPolicy, OutboundRefused, http_transport
 
 LOGGER = logging.getLogger("seismo.notify")
 RESPONSE_EXCERPT = 1024
@@ -41,7 +44,8 @@ def _user_agent() -> str:
 
 USER_AGENT = _user_agent()
 
-_client: httpx.Client | None = None
+DEFAULT_POLICY = OutboundPolicy()
+_clients: dict[OutboundPolicy, httpx.Client] = {}
 _client_lock = threading.Lock()
 
 
@@ -56,31 +60,32 @@ class Result:
     error: str = ""
 
 
-def http_client() -> httpx.Client:
+def http_client(policy: OutboundPolicy = DEFAULT_POLICY) -> httpx.Client:
     """The client every HTTP channel shares (one connection pool for all threads)."""
-    global _client
     with _client_lock:
-        if _client is None or _client.is_closed:
-            _client = httpx.Client(
+        client = _clients.get(policy)
+        if client is None or client.is_closed:
+            limits = httpx.Limits(max_connections=32, max_keepalive_connections=8)
+            client = _clients[policy] = httpx.Client(
                 follow_redirects=False,
                 trust_env=False,
                 headers={"User-Agent": USER_AGENT},
-                limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
+                transport=http_transport(policy, limits),
             )
-        return _client
+        return client
 
 
 def close() -> None:
-    """Close the shared HTTP client (at shutdown); the next delivery opens a new one."""
-    global _client
+    """Close the shared HTTP clients (at shutdown); the next delivery opens a new one."""
     with _client_lock:
-        if _client is not None:
-            _client.close()
-            _client = None
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
 
 
-def deliver(spec: ChannelSpec, notification: Notification) -> Result:
-    """Send `notification` over `spec`'s channel; never raises."""
+def deliver(spec: ChannelSpec, notification: Notification,
+            policy: OutboundPolicy = DEFAULT_POLICY) -> Result:
+    """Send `notification` over `spec`'s channel, where `policy` allows; never raises."""
     unset = spec.unset_secrets
     if unset:
         return Result(False, False, None, f"{', '.join(unset)} still reads {PLACEHOLDER!r}: "
@@ -95,9 +100,12 @@ def deliver(spec: ChannelSpec, notification: Notification) -> Result:
             Log(spec.name).write(notification)
             result = Result(True, False)
         elif spec.type == "email":
-            result = _send_mail(spec, notification)
+            result = _send_mail(spec, notification, policy)
         else:
-            result = _post(spec, notification)
+            result = _post(spec, notification, policy)
+    except OutboundRefused as exc:
+        LOGGER.warning("channel %s: %s", spec.name, scrub(exc.message, spec))
+        result = Result(False, False, None, exc.message)
     except Exception as exc:  # a bug here must cost one attempt, not the outbox worker
         LOGGER.error("delivery to channel %s failed unexpectedly: %s", spec.name,
                      scrub(repr(exc), spec))
@@ -139,7 +147,7 @@ _sending = threading.local()
 logging.getLogger("httpx").addFilter(_RedactRequestLog())
 
 
-def _post(spec: ChannelSpec, notification: Notification) -> Result:
+def _post(spec: ChannelSpec, notification: Notification, policy: OutboundPolicy) -> Result:
     url = spec.url
     if url is None:
         return Result(False, False, None, f"a {spec.type} channel has no URL")
@@ -148,7 +156,7 @@ def _post(spec: ChannelSpec, notification: Notification) -> Result:
     headers = {**spec.headers(), "Content-Type": payload.content_type}
     _sending.spec = spec
     try:
-        with http_client().stream(
+        with http_client(policy).stream(
             "POST", url, content=payload.body, headers=headers, auth=spec.basic_auth(),
             timeout=spec.timeout_s,
         ) as response:
@@ -181,7 +189,31 @@ def _excerpt(response: httpx.Response) -> str:
     return data[:RESPONSE_EXCERPT].decode("utf-8", "replace").strip()
 
 
-def _send_mail(spec: ChannelSpec, notification: Notification) -> Result:
+class _SMTP(smtplib.SMTP):
+    """SMTP that connects only where the policy allows (to the address it checked)."""
+
+    def __init__(self, policy: OutboundPolicy, *args: Any, **kwargs: Any) -> None:
+        self.policy = policy
+        super().__init__(*args, **kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return self.policy.connect(host, port, timeout)
+
+
+class _SMTPSSL(smtplib.SMTP_SSL):
+    """SMTP over TLS from the start, connecting only where the policy allows."""
+
+    def __init__(self, policy: OutboundPolicy, *args: Any, **kwargs: Any) -> None:
+        self.policy = policy
+        super().__init__(*args, **kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = self.policy.connect(host, port, timeout)
+        return self.context.wrap_socket(sock, server_hostname=host)
+
+
+def _send_mail(spec: ChannelSpec, notification: Notification,
+               policy: OutboundPolicy) -> Result:
     options = spec.options
     email = spec.channel()
     assert isinstance(email, Email)
@@ -190,11 +222,11 @@ def _send_mail(spec: ChannelSpec, notification: Notification) -> Result:
     smtp: smtplib.SMTP | None = None
     try:
         if options["ssl"]:
-            smtp = smtplib.SMTP_SSL(options["smtp_host"], options["smtp_port"],
+            smtp = _SMTPSSL(policy, options["smtp_host"], options["smtp_port"],
                                     local_hostname=helo, timeout=spec.timeout_s,
                                     context=ssl.create_default_context())
         else:
-            smtp = smtplib.SMTP(options["smtp_host"], options["smtp_port"],
+            smtp = _SMTP(policy, options["smtp_host"], options["smtp_port"],
                                 local_hostname=helo, timeout=spec.timeout_s)
         if options["starttls"]:
             smtp.starttls(context=ssl.create_default_context())

@@ -134,7 +134,8 @@ class Hub:
         try:
             body = self._decode(raw)
             op = body.get("op")
-            topic = body.get("topic") if body.get("topic") in self.topics else None
+            name = body.get("topic")
+            topic = name if isinstance(name, str) and name in self.topics else None
             if op == "ping":
                 subscriber.send(Message.control("pong"))
             elif op == "subscribe":
@@ -165,7 +166,7 @@ class Hub:
         return body
 
     def _topic(self, name: Any) -> Topic:
-        if name not in self.topics:
+        if not isinstance(name, str) or name not in self.topics:
             raise InvalidInput(f"unknown topic {name!r}: use {', '.join(self.topics)}",
                                field="topic")
         return self.topics[name]
