@@ -40,7 +40,7 @@ from seismo.outbound import OutboundPolicy
 from seismo.store.alerts import AlertLog
 from seismo.store.anomalies import Anomaly
 from seismo.store.batch import Batch
-from seismo.store.definitions import Definitions
+from seismo.store.definitions import Definitions, check_put
 from seismo.store.series import SeriesIndex
 
 log = logging.getLogger(__name__)
@@ -343,19 +343,8 @@ class AlertService:
     def put_rule(self, doc: Any, *, name: str | None = None) -> Rule:
         """Create (`name` None) or replace an API rule; file rules are read-only here."""
         rule = parse_rule(doc, source="api")
-        if name is not None and rule.name != name:
-            raise InvalidInput(f"name {rule.name!r} differs from the path's {name!r}",
-                               field="rule.name")
-        existing = {r.name: r for r in self.rules()}
-        old = existing.get(rule.name)
-        if old is not None and old.source != "api":
-            raise InvalidInput(f"rule {rule.name!r} is defined in {old.source}; change it there",
-                               field="rule.name")
-        if name is None and old is not None:
-            raise InvalidInput(f"a rule named {rule.name!r} exists; PUT /api/v1/rules/"
-                               f"{rule.name} replaces it", field="rule.name")
-        if name is not None and old is None:
-            raise NotFound(f"no rule {name!r}", field="name")
+        check_put("rule", "rules", "rule", rule.name, name,
+                  {r.name: r.source for r in self.rules()})
         self.definitions.put("rule", rule.name, dict(doc))
         self._apply_rules()
         return rule

@@ -27,7 +27,7 @@ from seismo.query.engine import QueryEngine
 from seismo.slo.burn import WINDOWS, Verdict, WindowSLI, judge, window_sli
 from seismo.slo.definition import MAX_SLOS, SLO, parse_slo, parse_slos
 from seismo.store.batch import Batch
-from seismo.store.definitions import Definitions
+from seismo.store.definitions import Definitions, check_put
 from seismo.store.series import SeriesIndex, series_id
 
 log = logging.getLogger(__name__)
@@ -144,20 +144,9 @@ class SLOEvaluator:
     def put(self, doc: Any, *, name: str | None = None) -> dict[str, Any]:
         """Create (`name` None) or replace an API SLO; evaluate it at once and return it."""
         slo = parse_slo(doc, source="api")
-        if name is not None and slo.name != name:
-            raise InvalidInput(f"name {slo.name!r} differs from the path's {name!r}",
-                               field="slo.name")
-        existing = {s.name: s for s in self.slos()}
-        old = existing.get(slo.name)
-        if old is not None and old.source != "api":
-            raise InvalidInput(f"SLO {slo.name!r} is defined in {old.source}; change it there",
-                               field="slo.name")
-        if name is None and old is not None:
-            raise InvalidInput(f"an SLO named {slo.name!r} exists; PUT /api/v1/slos/"
-                               f"{slo.name} replaces it", field="slo.name")
-        if name is not None and old is None:
-            raise NotFound(f"no SLO {name!r}", field="name")
-        if old is None and len(existing) >= MAX_SLOS:
+        existing = {s.name: s.source for s in self.slos()}
+        exists = check_put("SLO", "slos", "slo", slo.name, name, existing, article="an")
+        if not exists and len(existing) >= MAX_SLOS:
             raise InvalidInput(f"at most {MAX_SLOS} SLOs", field="slo")
         self.definitions.put(KIND, slo.name, dict(doc))
         if self.settings.slo.enabled:

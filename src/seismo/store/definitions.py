@@ -8,10 +8,36 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from seismo.errors import InvalidInput, NotFound
 from seismo.store.events import open_state_db
+
+
+def check_put(noun: str, route: str, field: str, new_name: str, path_name: str | None,
+              sources: Mapping[str, str], *, article: str = "a") -> bool:
+    """Check a create (`path_name` None) or a replace of a named definition made over the
+    API, against every definition of that kind and where it comes from (`sources`: name →
+    `api` or a file); return whether one of that name already exists.
+
+    >>> check_put("rule", "rules", "rule", "HighCPU", None, {"Disk": "api"})
+    False
+    """
+    if path_name is not None and new_name != path_name:
+        raise InvalidInput(f"name {new_name!r} differs from the path's {path_name!r}",
+                           field=f"{field}.name")
+    source = sources.get(new_name)
+    if source is not None and source != "api":
+        raise InvalidInput(f"{noun} {new_name!r} is defined in {source}; change it there",
+                           field=f"{field}.name")
+    if path_name is None and source is not None:
+        raise InvalidInput(f"{article} {noun} named {new_name!r} exists; PUT /api/v1/{route}/"
+                           f"{new_name} replaces it", field=f"{field}.name")
+    if path_name is not None and source is None:
+        raise NotFound(f"no {noun} {path_name!r}", field="name")
+    return source is not None
 
 
 class Definitions:
