@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test bench fuzz lint clean
+.PHONY: run test bench fuzz chaos lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: $(VENV)/.installed-test
 	@test -x /usr/bin/chromium || (command -v apt-get >/dev/null && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 		|| echo "note: chromium not installed; browser tests will be skipped")
+	@command -v prometheus >/dev/null || (command -v apt-get >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus \
+		|| echo "note: prometheus not installed; PromQL comparison tests will be skipped")
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(ARGS)
@@ -55,6 +58,10 @@ bench: $(VENV)/.installed-test
 ## make fuzz: tests/fuzz with many random examples (FUZZ_ARGS="--examples 20000"); not CI
 fuzz: $(VENV)/.installed-test
 	$(BIN)/python bench/fuzz.py $(FUZZ_ARGS)
+
+## make chaos: bench/chaos at full size (crash, overload, consumers, diskfull, clock); not CI
+chaos: $(VENV)/.installed-test
+	$(BIN)/python bench/chaos/run.py $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -81,6 +82,8 @@ class Limits(BaseModel):
     max_points_per_query: int = Field(1_000_000, gt=0)
     max_points_per_series: int = Field(11_000, gt=0)
     token_ingest_samples_per_s: float = Field(0.0, ge=0)
+    requests_per_s: float = Field(1000.0, ge=0)
+    request_burst: int = Field(2000, gt=0)
 
 
 class Stream(BaseModel):
@@ -465,7 +468,7 @@ class Mqtt(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
     username: str = ""
-    password: str = ""
+    password: SecretStr = SecretStr("")  # shown as '**********' by repr and model_dump
     client_id: str = ""
     keepalive_s: int = Field(30, gt=0)
     reconnect_min_s: float = Field(1.0, gt=0)

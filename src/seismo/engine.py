@@ -6,10 +6,12 @@ host collector) and runs the store's upkeep (block cuts, retention, compaction).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -22,11 +24,11 @@ from seismo.config import Settings
 from seismo.detect.base import KINDS
 from seismo.detect.watcher import BAND_METRICS, Watcher, band_labels, watch_configs
 from seismo.energy import EnergyService
-from seismo.errors import InvalidInput, Overloaded
+from seismo.errors import InvalidInput, Overloaded, StorageUnavailable
 from seismo.forecast import ForecastService
 from seismo.ingest.pipeline import Ingestor
-from seismo.ingest.schema import EventIn, IngestBody, SeriesIn
-from seismo.ingest.validate import Validator
+from seismo.ingest.schema import EventIn, IngestBody, SeriesIn, decode_ingest
+from seismo.ingest.validate import Prepared, Validator
 from seismo.insights import InsightService
 from seismo.models import Evaluation, ModelService
 from seismo.query.engine import QueryEngine, RangeQuery
@@ -72,7 +74,7 @@ class Engine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.started_at = time.time()
+        self.started_at = time.monotonic()  # uptime: a wall-clock step must not move it
         self.telemetry = Telemetry()
         data_dir = settings.data_dir
         self.store = Store(data_dir, max_series=settings.limits.max_series,
@@ -82,7 +84,18 @@ class Engine:
             out_of_order_s=settings.out_of_order_tolerance_s,
         )
         self.ingestor = Ingestor(self.store, self.telemetry,
-                                 max_queued_samples=settings.ingest_queue_samples)
+                                 max_queued_samples=settings.ingest_queue_samples,
+                                 max_head_samples=2 * settings.block_max_samples)
+        # Decoding and validating hold the interpreter for milliseconds per request: on one
+        # thread of their own, not the event loop, so health and every other request stay
+        # answered while ingest is busy (issue 12).
+        self._validation = ThreadPoolExecutor(1, thread_name_prefix="seismo-ingest-validate")
+        # Bytes of bodies waiting for it, bounded like the ingest queue (~16 bytes a JSON
+        # sample) but never under one largest body: past it, ingest is refused (429) before
+        # a body is read.
+        self._validating_bytes = 0
+        self._validating_max_bytes = max(settings.limits.max_body_bytes,
+                                         16 * settings.ingest_queue_samples)
         self.query = QueryEngine(self.store, settings.limits)
         self.forecasts = ForecastService(self.query, settings.forecast)
         self.events = EventLog(data_dir / "state.db")
@@ -163,6 +176,7 @@ class Engine:
         if self._upkeep is not None:
             self._upkeep.join(timeout=60)
         self.ingestor.stop()
+        self._validation.shutdown(wait=False)
         if self.settings.detect.enabled:
             self.watcher.stop()
         if self.settings.alerting.enabled:
@@ -223,10 +237,41 @@ class Engine:
         if self.settings.alerting.enabled:
             self.alerting.offer_anomaly(anomaly)
 
-    async def ingest(self, body: IngestBody, at_ms: int | None = None,
+    async def ingest(self, body: IngestBody | bytes, at_ms: int | None = None,
                      principal: Principal | None = None) -> dict[str, Any]:
-        """Validate and store samples; return once the accepted ones are durable."""
+        """Validate and store samples (`body` may be JSON still to decode); return once the
+        accepted ones are durable."""
         at_ms = now_ms() if at_ms is None else at_ms
+        size = len(body) if isinstance(body, bytes) else 0
+        self._validating_bytes += size
+        try:
+            try:
+                future = self._validation.submit(self._validate, body, at_ms, principal)
+            except RuntimeError:  # shut down: the engine has stopped
+                raise StorageUnavailable("the store is shutting down") from None
+            prepared = await asyncio.wrap_future(future)
+        finally:
+            self._validating_bytes -= size
+        await self.ingestor.submit(prepared.batch)
+        for reason, count in prepared.reasons.items():
+            self.telemetry.samples_rejected.labels(reason).inc(count)
+        return {"accepted": len(prepared.batch), "rejected": prepared.rejected,
+                "errors": prepared.errors}
+
+    def check_ingest_room(self) -> None:
+        """Overloaded (429) if ingest has no room: the queue is saturated or too many bytes
+        wait for validation. Cheap: callers ask before reading a request's body."""
+        self.ingestor.check_room()
+        if self._validating_bytes > self._validating_max_bytes:
+            self.telemetry.ingest_overloaded.inc()
+            raise Overloaded(f"ingest is busy ({self._validating_bytes} bytes waiting to be "
+                             "validated); retry later", retry_after_s=1.0)
+
+    def _validate(self, body: IngestBody | bytes, at_ms: int,
+                  principal: Principal | None) -> Prepared:
+        """Decode, check the token's rate and validate (on the validation thread)."""
+        if isinstance(body, bytes):
+            body = decode_ingest(body)
         if body.series is None and body.samples is None:
             raise InvalidInput("body must have 'series' (columnar) or 'samples' (rows)",
                                field="series")
@@ -238,11 +283,7 @@ class Engine:
             prepared.rejected += rows.rejected
             prepared.errors += rows.errors
             prepared.reasons.update(rows.reasons)
-        await self.ingestor.submit(prepared.batch)
-        for reason, count in prepared.reasons.items():
-            self.telemetry.samples_rejected.labels(reason).inc(count)
-        return {"accepted": len(prepared.batch), "rejected": prepared.rejected,
-                "errors": prepared.errors}
+        return prepared
 
     def ingest_blocking(self, series: list[SeriesIn], at_ms: int) -> None:
         """Validate and store columnar series from a worker thread (scrape, MQTT), counting
@@ -458,10 +499,11 @@ class Engine:
 
     def health(self) -> dict[str, Any]:
         blocks = self.store.blocks
+        write_error = self.ingestor.write_error
         return {
-            "status": "ok",
+            "status": "ok" if write_error is None else "degraded",
             "version": __version__,
-            "uptime_s": round(time.time() - self.started_at, 3),
+            "uptime_s": round(time.monotonic() - self.started_at, 3),
             "store": {
                 "series": len(self.store.index),
                 "head_samples": self.store.head.count,
@@ -471,5 +513,6 @@ class Engine:
                 "wal_segment": self.store.wal.segment,
                 "replayed_samples": self.store.replayed_samples,
                 "queued_samples": self.ingestor.queued_samples,
+                "write_error": write_error,
             },
         }

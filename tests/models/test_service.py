@@ -292,7 +292,7 @@ def test_a_full_queue_is_429_with_retry_after_over_http(tmp_path: Path) -> None:
 
     engine = Engine(load_settings(None, {"data_dir": tmp_path, "collector": False}, environ={
         "SEISMO_MODELS__QUEUE_ROWS": "150", "SEISMO_DETECT__ENABLED": "false"}))
-    with TestClient(create_app(engine)) as http:
+    with TestClient(create_app(engine), base_url="http://127.0.0.1") as http:
         http.post("/api/v1/models", json={"name": "m", "version": "v1", "task": "regression"})
 
         def body(start: int) -> dict[str, Any]:

@@ -680,6 +680,26 @@ class Evaluator:
             tracked.alert.observe(is_true, value)
             return tracked
 
+    def remember_resolved(self, rows: Iterable[tuple[dict[str, Any], Episode]]) -> None:
+        """Keep alerts that had resolved before a restart (oldest first; the newest
+        `MAX_RESOLVED_KEPT`), so that firing again continues their episode count."""
+        with self.lock:
+            for row, episode in rows:
+                fp = row["fingerprint"]
+                if fp in self.alerts:
+                    continue
+                alert = Alert(row["labels"]["alertname"], row["labels"], self.clock)
+                alert.restore(AlertState.RESOLVED, episode, row["value"])
+                sid = row["sid"]
+                tracked = Tracked(alert, None, None if sid is None else
+                                  self.index.slot_of_id(int(sid)), sid,
+                                  annotations=dict(row["annotations"]), source=row["source"])
+                alert.on_transition = lambda t, tr=tracked: self._changed(tr, t)
+                self._resolved[fp] = tracked
+                self._resolved.move_to_end(fp)
+                while len(self._resolved) > MAX_RESOLVED_KEPT:
+                    self._resolved.popitem(last=False)
+
     def restore(self, tracked_alerts: Iterable[tuple[dict[str, Any], Episode]]
                 ) -> list[Tracked]:
         """Put back active alerts from durable history (after a restart); return them.

@@ -11,6 +11,7 @@ here; everything alerting runs under the evaluator's lock.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -21,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from seismo.alerting.evaluator import Evaluator, Tracked
+from seismo.alerting.evaluator import MAX_RESOLVED_KEPT, Evaluator, Tracked
 from seismo.alerting.incidents import Incidents
 from seismo.alerting.manager import AlertManager
 from seismo.alerting.routes import parse_inhibit_rules, parse_routes
@@ -29,7 +30,7 @@ from seismo.alerting.rules import Rule, load_rule_file, parse_rule, parse_rules
 from seismo.alerting.silences import SilenceStore
 from seismo.alerting.state import Acknowledgement, AlertState, Episode, Transition
 from seismo.config import Settings, parse_duration_s
-from seismo.errors import InvalidInput, NotFound, Overloaded
+from seismo.errors import InvalidInput, NotFound, Overloaded, StorageUnavailable
 from seismo.notify import Alert as NotifyAlert
 from seismo.notify import Notification
 from seismo.notify.config import ChannelSpec, merge_secrets, parse_channel, parse_channels
@@ -47,10 +48,16 @@ log = logging.getLogger(__name__)
 alerts_log = logging.getLogger("seismo.alerts")
 STATES = ("pending", "firing", "acknowledged", "resolved")
 MAX_CUSTOM_LABELS = 64
+RESOLVED_LOOKBACK_MS = 86_400_000
+"""At start, alerts resolved this recently are checked for a resolve no channel heard of."""
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+def steady_clock() -> Callable[[], int]:
+    """Epoch milliseconds that advance with the monotonic clock. The wall clock is read once,
+    here, so a step of it (NTP, a VM resumed) neither fires nor stalls `for`,
+    `keep_firing_for`, `absent()`, group waits, repeats or retry backoffs."""
+    offset_ns = time.time_ns() - time.monotonic_ns()
+    return lambda: (time.monotonic_ns() + offset_ns) // 1_000_000
 
 
 class AlertService:
@@ -58,8 +65,9 @@ class AlertService:
 
     def __init__(self, settings: Settings, index: SeriesIndex,
                  latest: Callable[[], Any], publish: Callable[[str, Any], object],
-                 *, clock: Callable[[], int] = now_ms) -> None:
+                 *, clock: Callable[[], int] | None = None) -> None:
         a = settings.alerting
+        clock = steady_clock() if clock is None else clock
         self.settings = settings
         self.clock = clock
         self.publish = publish
@@ -86,6 +94,7 @@ class AlertService:
         self.file_status: dict[Path, dict[str, Any]] = {}
         self._mtimes: dict[Path, float | None] = {}
         self._changes: list[_Change] = []
+        self._storage_error_at = float("-inf")  # a full disk last logged (monotonic s)
         self._queue: deque[Batch | Anomaly] = deque()
         self._queued = 0
         self._cond = threading.Condition()
@@ -105,18 +114,46 @@ class AlertService:
         with self.transaction():  # alerts of rules removed meanwhile resolve
             restored = self.evaluator.restore(
                 (row, _episode(row)) for row in self.log.active())
-        with self.lock:  # their channels were told before the restart
-            for tracked in restored:
-                if tracked.alert.is_firing:
-                    self.manager.adopt(
-                        notify_alert(tracked, self.settings.alerting.external_url),
-                        acknowledged=tracked.alert.state is AlertState.ACKNOWLEDGED)
+        self.evaluator.remember_resolved(
+            (row, _episode(row)) for row in reversed(self.log.query(
+                states=["resolved"], limit=MAX_RESOLVED_KEPT)))
+        with self.lock:
+            self._resume_notifications(restored)
         if restored:
             log.info("restored %d active alerts", len(restored))
         self.outbox.start()
         self._running = True
         self._thread = threading.Thread(target=self._run, name="seismo-alerting", daemon=True)
         self._thread.start()
+
+    def _resume_notifications(self, restored: list[Tracked]) -> None:
+        """After a restart, hand the alert manager what its channels had heard, as the
+        outbox records it: a firing alert they were told of is adopted (not notified again);
+        one they were not (the process died within its group_wait) is notified as new; an
+        alert that resolved after they were told it fires, but before its group sent the
+        resolve (died within the group_interval), is notified resolved."""
+        url = self.settings.alerting.external_url
+        firing = [(t, notify_alert(t, url)) for t in restored if t.alert.is_firing]
+        resolved = [r for r in self.log.query(states=["resolved"], limit=10_000,
+                                              since_ms=self.clock() - RESOLVED_LOOKBACK_MS)
+                    if r["fired_ms"] is not None]
+        if not firing and not resolved:
+            return
+        told, complete_from = self.outbox.told(
+            min([v.starts_at_ms for _, v in firing] + [r["fired_ms"] for r in resolved]))
+        for tracked, view in firing:
+            acknowledged = tracked.alert.state is AlertState.ACKNOWLEDGED
+            if (acknowledged or view.starts_at_ms < complete_from
+                    or (view.fingerprint, "firing", view.starts_at_ms) in told):
+                self.manager.adopt(view, acknowledged=acknowledged)
+            else:
+                self.manager.receive(view)
+        for row in resolved:
+            fp, starts = row["fingerprint"], row["fired_ms"]
+            if (starts >= complete_from and (fp, "firing", starts) in told
+                    and (fp, "resolved", starts) not in told):
+                self.manager.adopt(row_alert(row, url, firing=True))
+                self.manager.receive(row_alert(row, url, firing=False))
 
     def stop(self) -> None:
         with self._cond:
@@ -169,6 +206,10 @@ class AlertService:
                 if now >= next_reload:
                     next_reload = now + reload_s
                     self._check_files()
+            except StorageUnavailable as exc:  # every tick while the disk is full
+                if time.monotonic() - self._storage_error_at >= 60:
+                    self._storage_error_at = time.monotonic()
+                    log.error("alert evaluation: %s (logged once a minute)", exc.message)
             except Exception:
                 log.exception("alert evaluation failed; continuing")
 
@@ -220,7 +261,14 @@ class AlertService:
         changes, self._changes = self._changes, []
         if not changes:
             return
-        self.log.record_many([(c.alert, c.transition) for c in changes])
+        try:
+            self.log.record_many([(c.alert, c.transition) for c in changes])
+        except sqlite3.OperationalError as exc:
+            # A full disk: the evaluator has moved on, so keep the changes and store, publish
+            # and notify them with the next commit (the timer makes one every tick).
+            self._changes = changes + self._changes
+            raise StorageUnavailable(
+                f"cannot store alert transitions, kept to retry: {exc}") from exc
         for c in changes:
             self.publish("alerts", {**public(c.alert), "transition": c.transition})
             if c.view is not None:
@@ -231,7 +279,7 @@ class AlertService:
     def _send(self, channel: str, notification: Notification) -> None:
         try:
             self.outbox.put(channel, notification)
-        except Overloaded as exc:
+        except (Overloaded, StorageUnavailable) as exc:
             self.notifications_refused += 1
             log.error("notification to %s not queued: %s", channel, exc.message)
 
@@ -494,7 +542,8 @@ class _Change:
 def _episode(row: dict[str, Any]) -> Episode:
     ack = None if row["ack_by"] is None else Acknowledgement(
         row["ack_by"], row["ack_ms"], row["ack_comment"] or "")
-    return Episode(row["episode"], row["started_ms"], row["fired_ms"], ack)
+    return Episode(row["episode"], row["started_ms"], row["fired_ms"], ack,
+                   row["resolved_ms"], row["resolved_by"])
 
 
 def alert_doc(tracked: Tracked) -> dict[str, Any]:
@@ -528,6 +577,17 @@ def transition_doc(t: Transition) -> dict[str, Any]:
     return {"episode": t.episode, "from": t.from_state.value if t.from_state else None,
             "to": t.to_state.value, "at_ms": t.at_ms, "reason": t.reason, "by": t.by,
             "comment": t.comment}
+
+
+def row_alert(row: dict[str, Any], external_url: str, *, firing: bool) -> NotifyAlert:
+    """A stored alert row of an episode that fired, as channels saw it firing or resolved."""
+    base = external_url.rstrip("/")
+    return NotifyAlert(
+        fingerprint=row["fingerprint"], status="firing" if firing else "resolved",
+        labels=dict(row["labels"]), annotations=dict(row["annotations"]),
+        starts_at_ms=row["fired_ms"], ends_at_ms=None if firing else row["resolved_ms"],
+        generator_url=f"{base}/#/alerts/{row['fingerprint']}" if base else "",
+        value=row["value"])
 
 
 def notify_alert(tracked: Tracked, external_url: str) -> NotifyAlert:

@@ -178,12 +178,11 @@ class Alert:
         self._resolve(now, "resolved by hand", by=by, comment=comment)
 
     def restore(self, state: AlertState, episode: Episode, value: float | None = None) -> None:
-        """Put back an active alert read from durable history (after a restart); no
-        transition is recorded. Its condition counts as true until observed again."""
-        if state not in ACTIVE:
-            raise ValueError("only an active alert is restored")
+        """Put back an alert read from durable history (after a restart); no transition is
+        recorded. An active one's condition counts as true until observed again; a resolved
+        one is put back so that firing again continues its episode count."""
         self.state, self.episode, self.value = state, episode, value
-        self._condition = True
+        self._condition = state in ACTIVE
         self._cleared_at_ms = None
         self._now_ms = max(self._now_ms, episode.started_at_ms)
 

@@ -11,7 +11,7 @@ Auth is on while at least one token is active (or always, off loopback without
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Final, Literal
 from urllib.parse import unquote_plus
 
@@ -21,7 +21,8 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from seismo.api.routing import matched_route, template_of
-from seismo.auth import ANONYMOUS, Principal, Role, TokenStore, requires_tokens
+from seismo.auth import ANONYMOUS, Principal, Role, TokenStore, is_loopback, requires_tokens
+from seismo.auth.browser import browser_problem
 from seismo.config import Settings
 
 PUBLIC: Final = "public"
@@ -179,11 +180,14 @@ class AccessControl:
     """ASGI middleware that enforces RULES; see the module docstring."""
 
     def __init__(self, app: ASGIApp, tokens: TokenStore, *, require_tokens: bool = False,
-                 rules: Mapping[tuple[str, str], Rule] = RULES) -> None:
+                 rules: Mapping[tuple[str, str], Rule] = RULES, loopback_only: bool = False,
+                 cors_origins: Collection[str] = ()) -> None:
         self.app = app
         self.tokens = tokens
         self.require_tokens = require_tokens
         self.rules = rules
+        self.loopback_only = loopback_only  # while no token: Host must be loopback
+        self.cors_origins = cors_origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -200,6 +204,13 @@ class AccessControl:
             await _deny(scope, receive, send, 403, NO_RULE)
             return
         principal = self._principal(secret)
+        if principal is ANONYMOUS and rule != PUBLIC:  # auth off: no other site, no rebinding
+            problem = browser_problem(_header(scope, b"host"), _header(scope, b"origin"),
+                                      loopback_only=self.loopback_only,
+                                      cors_origins=self.cors_origins)
+            if problem is not None:
+                await _deny(scope, receive, send, 403, problem)
+                return
         if rule != PUBLIC:
             if principal is None:
                 reason = ("invalid or revoked token" if secret else
@@ -218,6 +229,14 @@ class AccessControl:
         if not self.require_tokens and not self.tokens.has_active():
             return ANONYMOUS
         return None if secret is None else self.tokens.authenticate(secret)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
 
 
 async def _deny(scope: Scope, receive: Receive, send: Send, status: int, reason: str,
@@ -244,7 +263,9 @@ async def _deny(scope: Scope, receive: Receive, send: Send, status: int, reason:
 def install(app: FastAPI, tokens: TokenStore, settings: Settings) -> None:
     """Access control on every route and, with `cors_origins`, CORS around it."""
     app.add_middleware(AccessControl, tokens=tokens,
-                       require_tokens=requires_tokens(settings.host, settings.insecure))
+                       require_tokens=requires_tokens(settings.host, settings.insecure),
+                       loopback_only=is_loopback(settings.host),
+                       cors_origins=settings.cors_origins)
     if settings.cors_origins:
         # Outside access control, so that preflights (which carry no token) are answered
         # and 401/403 replies carry the CORS headers a browser needs to read them.

@@ -19,6 +19,7 @@ from seismo.api.alerts import build_alert_router
 from seismo.api.energy import build_energy_router
 from seismo.api.forecast import build_forecast_router
 from seismo.api.insights import build_insight_router
+from seismo.api.limits import RequestLimits
 from seismo.api.models import build_model_router
 from seismo.api.monitoring import build_monitoring_router
 from seismo.api.prometheus import build_prometheus_router
@@ -139,6 +140,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True,
 
     mount_ui(app)  # the dashboard at / and /ui/ (docs/dashboard.md)
 
+    app.add_middleware(RequestLimits, limits=engine.settings.limits)  # inside access
     access.install(app, engine.tokens, engine.settings)  # inside _Timing: 401s are timed
     app.add_middleware(_Timing, telemetry=engine.telemetry)
     app.add_middleware(CaptureTransport)  # outermost: it needs the server's own `send`

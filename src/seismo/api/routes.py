@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from seismo.api.access import principal_of
 from seismo.api.body import read_body
 from seismo.engine import Engine, now_ms
-from seismo.ingest.schema import decode_events, decode_ingest
+from seismo.ingest.schema import decode_events
 from seismo.query.engine import AGGS, RangeQuery
 from seismo.query.selector import parse_selector
 from seismo.query.timeparse import parse_step_ms, parse_time_ms, parse_window_s, time_bounds
@@ -29,8 +29,10 @@ def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
     @router.get("/health", tags=["health"])
-    def health(request: Request) -> dict[str, Any]:
+    async def health(request: Request) -> dict[str, Any]:
         """Status, version, uptime and the state of the store."""
+        # On the event loop, not queued behind busy worker threads (issue 12: it stays fast
+        # under overload); engine.health() must stay a few reads, no lock and no I/O.
         return _engine(request).health()
 
     @router.post(
@@ -41,8 +43,9 @@ def build_router() -> APIRouter:
     async def ingest(request: Request) -> dict[str, Any]:
         """Store samples (columnar `series` or row `samples`); replies once they are durable."""
         engine = _engine(request)
+        engine.check_ingest_room()  # refuse when full before reading the body
         body = await read_body(request, engine.settings.limits.max_body_bytes)
-        return await engine.ingest(decode_ingest(body), principal=principal_of(request))
+        return await engine.ingest(body, principal=principal_of(request))  # decoded off-loop
 
     @router.post("/admin/flush", tags=["admin"])
     def flush(request: Request) -> dict[str, Any]:

@@ -22,6 +22,10 @@ except ImportError:  # older FastAPI flattens included routers into app.routes i
 
 _ROUTE_KEY = "seismo.route"
 _UNKNOWN = object()
+_FLAT: dict[int, tuple[list[BaseRoute], int, list[Any]]] = {}
+"""Flattened routes per route list, rebuilt when the list grows: flattening on every
+request took a third of the event loop's time under overload (bench/chaos/overload.py)."""
+_FLAT_MAX = 8
 
 
 def routes_of(app: Any) -> list[Any]:
@@ -31,7 +35,13 @@ def routes_of(app: Any) -> list[Any]:
     `matches(scope)`, and `original_route` (the route as declared) on FastAPI ≥ 0.16x.
     """
     routes: list[BaseRoute] = getattr(getattr(app, "router", None), "routes", [])
-    return list(iter_route_contexts(routes))
+    cached = _FLAT.get(id(routes))
+    if cached is None or cached[0] is not routes or cached[1] != len(routes):
+        cached = (routes, len(routes), list(iter_route_contexts(routes)))
+        if len(_FLAT) >= _FLAT_MAX:  # test suites build many apps: keep the newest few
+            del _FLAT[next(iter(_FLAT))]
+        _FLAT[id(routes)] = cached
+    return cached[2]
 
 
 def matched_route(scope: Scope) -> Any | None:

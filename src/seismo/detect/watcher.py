@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -125,6 +126,7 @@ class Watcher:
         self._thread: threading.Thread | None = None
         self.skipped_samples = 0
         self.anomalies_opened = 0
+        self._unsaved: list[Anomaly] = []  # records a full disk kept from the anomaly log
 
     # -- producer side (the ingest writer thread) ---------------------------------------
 
@@ -337,7 +339,14 @@ class Watcher:
                 if slot not in changed and self._quiet[slot] >= self.quiet_samples:
                     anomaly.state = "closed"
                     closed.append(self.open.pop(slot))
-        self.anomalies.save([*changed.values(), *(a for a in closed if a not in opened)])
+        unsaved = list({id(a): a for a in [  # each record once, in order
+            *self._unsaved, *changed.values(), *(a for a in closed if a not in opened)]}.values())
+        try:
+            self.anomalies.save(unsaved)
+            self._unsaved = []
+        except sqlite3.OperationalError as exc:  # a full disk: saved with a later batch
+            self._unsaved = unsaved
+            log.error("cannot store %d anomaly records (%s); kept to retry", len(unsaved), exc)
         self.anomalies_opened += len(opened)
         for anomaly, state in [*((a, "open") for a in opened), *((a, "closed") for a in closed)]:
             self.publish(replace(anomaly, state=state, labels=dict(anomaly.labels),

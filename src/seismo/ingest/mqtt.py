@@ -119,7 +119,8 @@ class MqttSubscriber:
         self.client = paho.Client(CallbackAPIVersion.VERSION2,
                                   client_id=settings.client_id or "")
         if settings.username:
-            self.client.username_pw_set(settings.username, settings.password or None)
+            password = settings.password.get_secret_value()
+            self.client.username_pw_set(settings.username, password or None)
         self.client.reconnect_delay_set(max(1, int(settings.reconnect_min_s)),
                                         max(1, int(settings.reconnect_max_s)))
         self.client.on_connect = self._on_connect

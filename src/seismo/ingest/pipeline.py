@@ -27,16 +27,20 @@ Listener = Callable[[Batch], None]
 class Ingestor:
     """Owns the writer thread; every sample that enters seismo passes here."""
 
-    def __init__(self, store: Store, telemetry: Telemetry, *, max_queued_samples: int) -> None:
+    def __init__(self, store: Store, telemetry: Telemetry, *, max_queued_samples: int,
+                 max_head_samples: int | None = None) -> None:
         self.store = store
         self.telemetry = telemetry
         self.max_queued = max_queued_samples
+        self.max_head = max_head_samples  # None: the head may grow without bound
         self._queue: deque[tuple[Batch, Future[None]]] = deque()
         self._queued = 0
+        self._saturated = False  # a batch was refused and the writer has freed no room since
         self._cond = threading.Condition()
         self._listeners: list[Listener] = []
         self._running = False
         self._thread: threading.Thread | None = None
+        self.write_error: str | None = None  # why the last WAL write failed; None once one works
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -44,6 +48,28 @@ class Ingestor:
     @property
     def queued_samples(self) -> int:
         return self._queued
+
+    def check_room(self) -> None:
+        """Raise Overloaded while the queue is saturated: it refused a batch and the writer
+        has freed no room since. Cheap, so a request can be refused before its body is read
+        and decoded, which would cost about as much as accepting it."""
+        if self._saturated:
+            self.telemetry.ingest_overloaded.inc()
+            raise Overloaded(
+                f"ingest queue is full ({self._queued} samples waiting); retry later",
+                retry_after_s=1.0,
+            )
+        self._check_head()
+
+    def _check_head(self) -> None:
+        """Overloaded while the store's in-memory head holds max_head samples or more: block
+        cuts are behind ingest (issue 12: at full speed it reached 55 M samples, 5 GB)."""
+        if self.max_head is not None and self.store.head.count >= self.max_head:
+            self.telemetry.ingest_overloaded.inc()
+            raise Overloaded(
+                f"the store is behind writing blocks ({self.store.head.count} samples in "
+                "memory); retry later", retry_after_s=1.0,
+            )
 
     def start(self) -> None:
         self._running = True
@@ -68,10 +94,12 @@ class Ingestor:
                 f"{len(batch)} samples in one request; the ingest queue holds "
                 f"{self.max_queued}: split the request", field="body",
             )
+        self._check_head()
         with self._cond:
             if not self._running:
                 raise StorageUnavailable("the store is shutting down")
             if self._queued + len(batch) > self.max_queued:
+                self._saturated = True
                 self.telemetry.ingest_overloaded.inc()
                 raise Overloaded(
                     f"ingest queue is full ({self._queued} samples waiting); retry later",
@@ -109,8 +137,10 @@ class Ingestor:
         except OSError as exc:
             log.error("WAL write failed: %s", exc.strerror or exc)
             error = StorageUnavailable(f"cannot make samples durable: {exc.strerror or exc}")
+            self.write_error = error.message
             self._finish(pending, error)
             return
+        self.write_error = None
         self.telemetry.wal_fsync_seconds.observe(time.perf_counter() - started)
         self.telemetry.wal_group_batches.observe(len(batches))
         self._finish(pending, None)
@@ -127,6 +157,7 @@ class Ingestor:
         count = sum(len(b) for b, _ in pending)
         with self._cond:
             self._queued -= count
+            self._saturated = False
             self.telemetry.queue_samples.set(self._queued)
         if error is None:
             self.telemetry.samples_ingested.inc(count)

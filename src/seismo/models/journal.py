@@ -19,7 +19,7 @@ from typing import Any
 
 from seismo.errors import Overloaded, StorageUnavailable, TooLarge
 from seismo.models.records import OutcomeBatch, PredictionBatch
-from seismo.store.events import open_state_db
+from seismo.store.events import open_state_db, rollback
 
 log = logging.getLogger(__name__)
 PREDICTIONS, OUTCOMES = "predictions", "outcomes"
@@ -128,7 +128,7 @@ class RecordLog:
                         record.seq = int(cur.lastrowid or 0)
                     self._con.execute("COMMIT")
                 except BaseException:
-                    self._con.execute("ROLLBACK")
+                    rollback(self._con)
                     raise
             self.commits += 1
         except Exception as exc:  # sqlite3.Error, OSError: the disk refused

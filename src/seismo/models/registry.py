@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from seismo.errors import InvalidInput, NotFound
-from seismo.store.events import open_state_db
+from seismo.store.events import open_state_db, rollback
 
 TASKS = ("classification", "regression")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -133,7 +133,7 @@ class Registry:
                     (name, version, json.dumps(row.metadata), row.created_ms))
                 self._con.execute("COMMIT")
             except BaseException:
-                self._con.execute("ROLLBACK")
+                rollback(self._con)
                 raise
             if model is None:
                 model = self.models[name] = Model(name, task, at_ms)

@@ -1,9 +1,10 @@
 """Channel configuration: the `channels:` list of seismo.yaml and the JSON of `/api/v1/channels`.
 
 `parse_channel` checks one channel document field by field and returns a `ChannelSpec`, which
-keeps secrets (tokens, passwords, Slack and Teams webhook URLs) apart from the rest so that
-`public()` can show everything else. Secrets are write-only: they read back as `<secret>`,
-and `merge_secrets` keeps the stored value when an update sends `<secret>` back unchanged.
+keeps secrets (tokens, passwords, Slack and Teams webhook URLs, webhook URLs with a query)
+apart from the rest so that `public()` can show everything else. Secrets are write-only:
+they read back as `<secret>`, and `merge_secrets` keeps the stored value when an update
+sends `<secret>` back unchanged.
 """
 
 from __future__ import annotations
@@ -107,8 +108,9 @@ class ChannelSpec:
 
     @property
     def url(self) -> str | None:
-        """Where an HTTP channel POSTs (a secret for slack and teams); `None` otherwise."""
-        if self.type in ("slack", "teams"):
+        """Where an HTTP channel POSTs (a secret for slack and teams, and for a webhook
+        whose URL has a query); `None` otherwise."""
+        if self.type in ("slack", "teams") or "url" in self.secrets:
             return self.secrets.get("url")
         if self.type == "alertmanager":
             return str(self.options["url"]).rstrip("/") + ALERTMANAGER_PATH
@@ -184,7 +186,7 @@ class ChannelSpec:
 
     def destination(self) -> str:
         """Where secrets go: a stored secret is only kept while this stays the same."""
-        if self.type in ("slack", "teams"):
+        if self.type in ("slack", "teams") or "url" in self.secrets:
             return masked_url(self.secrets["url"])
         if self.type == "email":
             return f"{self.options['smtp_host']}:{self.options['smtp_port']}"
@@ -373,7 +375,11 @@ def _address(value: Any, path: str) -> str:
 
 def _webhook(doc: Mapping[str, Any], field: str, options: dict[str, Any],
              secrets: dict[str, str]) -> None:
-    options["url"] = _url(doc, "url", field)
+    url = _url(doc, "url", field)
+    if urlsplit(url).query or is_placeholder("url", url):
+        secrets["url"] = url  # a query often holds a credential (?code=, ?key=&token=)
+    else:
+        options["url"] = url
     headers = _mapping(doc, "headers", field)
     if headers is not None:
         public: dict[str, str] = {}

@@ -121,10 +121,9 @@ def scrub(text: str, spec: ChannelSpec) -> str:
 def redact(text: str, spec: ChannelSpec) -> str:
     """`text` with every secret of `spec` replaced by `<secret>`."""
     values = set(spec.secrets.values())
-    if "url" in spec.secrets:  # a Slack or Teams URL's credential is its path
-        path = urlsplit(spec.secrets["url"]).path
-        if len(path) > 1:
-            values.add(path)
+    if "url" in spec.secrets:  # a Slack or Teams URL's credential is its path, a webhook's
+        parts = urlsplit(spec.secrets["url"])  # its query
+        values.update(part for part in (parts.path, parts.query) if len(part) > 1)
     for value in sorted(values, key=len, reverse=True):
         if value and value != PLACEHOLDER:
             text = text.replace(value, PLACEHOLDER)

@@ -431,6 +431,25 @@ class Outbox:
                 self._pending -= 1
             self._cond.notify_all()
 
+    def told(self, since_ms: int) -> tuple[set[tuple[str, str, int]], int]:
+        """What the notifications stored since `since_ms` carry, whatever their state:
+        `(fingerprint, status, starts_at_ms)` of each alert in them; and the time from which
+        that is complete (rows older than the oldest kept `sent` or `dead` row may be gone).
+        A restarted alert manager reads here what its channels were told."""
+        complete_from = 0
+        with self._cond:
+            for state, keep in (("sent", KEEP_SENT), ("dead", KEEP_DEAD)):
+                count, oldest = self._con.execute(
+                    "SELECT COUNT(*), MIN(created_ms) FROM outbox WHERE state = ?",
+                    (state,)).fetchone()
+                if count >= keep and oldest is not None:
+                    complete_from = max(complete_from, int(oldest))
+            rows = self._con.execute("SELECT notification FROM outbox WHERE created_ms >= ?",
+                                     (since_ms,)).fetchall()
+        told = {(a["fingerprint"], a["status"], int(a["starts_at_ms"]))
+                for (document,) in rows for a in json.loads(document)["alerts"]}
+        return told, complete_from
+
     def stats(self) -> dict[str, int]:
         """Rows per state: `{"pending": n, "sent": n, "dead": n}`."""
         with self._cond:

@@ -12,6 +12,7 @@ can use them. REST and MCP call `list`, `get` and `stats`; the insights stage ca
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -116,18 +117,26 @@ class SessionService:
                 self.table.open[session.id] = session
             for session in self.store.finished(self.settings.history_per_kind):
                 self._remember(finished_of(session))
-            applied = self.store.applied_event_id()
-            while True:
-                missed = self.events.after_id(applied, REPLAY_BATCH)
-                if not missed:
-                    break
-                self.observe(missed, publish=False)
-                applied = max(e.id or 0 for e in missed)
-                self.store.save([], [], applied)  # events of no session move it on too
-                if len(missed) < REPLAY_BATCH:
-                    break
+            try:
+                self._catch_up()
+            except sqlite3.OperationalError as exc:  # e.g. a full disk: start all the same
+                log.error("sessions: cannot record the catch-up with the event log (%s); "
+                          "it is redone at the next start", exc)
             self._loaded = True
         self._refit(force=True)
+
+    def _catch_up(self) -> None:
+        """Apply the events stored after the last one the sessions have seen."""
+        applied = self.store.applied_event_id()
+        while True:
+            missed = self.events.after_id(applied, REPLAY_BATCH)
+            if not missed:
+                break
+            self.observe(missed, publish=False)
+            applied = max(e.id or 0 for e in missed)
+            self.store.save([], [], applied)  # events of no session move it on too
+            if len(missed) < REPLAY_BATCH:
+                break
 
     def start(self) -> None:
         if not self._loaded:

@@ -18,7 +18,7 @@ from typing import Any
 
 from seismo.errors import InvalidInput
 from seismo.sessions.model import Session
-from seismo.store.events import open_state_db
+from seismo.store.events import open_state_db, rollback
 
 _COLUMNS = ("id", "kind", "user", "state", "status", "started_ms", "ended_ms", "last_ms",
             "start_seen", "end_seen", "events", "attributes", "early")
@@ -98,7 +98,7 @@ class SessionStore:
                                       (applied_event_id,))
                 self._con.execute("COMMIT")
             except BaseException:
-                self._con.execute("ROLLBACK")
+                rollback(self._con)
                 raise
 
     def applied_event_id(self) -> int:
@@ -211,7 +211,7 @@ class SessionStore:
                             f"DELETE FROM session_events WHERE session IN ({marks})", chunk)
                     self._con.execute("COMMIT")
                 except BaseException:
-                    self._con.execute("ROLLBACK")
+                    rollback(self._con)
                     raise
         return doomed
 

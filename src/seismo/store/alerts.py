@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from seismo.store.events import open_state_db
+from seismo.store.events import open_state_db, rollback
 
 MAX_TRANSITIONS = 1_000_000
 """Transitions kept (oldest pruned first)."""
@@ -67,7 +67,7 @@ class AlertLog:
                     steps)
                 self._con.execute("COMMIT")
             except BaseException:
-                self._con.execute("ROLLBACK")
+                rollback(self._con)
                 raise
 
     def query(self, *, states: list[str] | None = None, severities: list[str] | None = None,

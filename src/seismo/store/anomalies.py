@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seismo.store.events import open_state_db
+from seismo.store.events import open_state_db, rollback
 
 _COLUMNS = ("id", "sid", "metric", "labels", "start_ms", "end_ms", "kind", "score",
             "confidence", "expected", "lower", "upper", "actual", "detectors", "points",
@@ -67,6 +67,7 @@ class AnomalyLog:
         if not anomalies:
             return
         with self._lock:
+            fresh = [a for a in anomalies if a.id is None]
             self._con.execute("BEGIN")
             try:
                 for a in anomalies:
@@ -84,7 +85,9 @@ class AnomalyLog:
                                           (*row, a.id))
                 self._con.execute("COMMIT")
             except BaseException:
-                self._con.execute("ROLLBACK")
+                rollback(self._con)
+                for a in fresh:  # their rows are gone: insert them again next time
+                    a.id = None
                 raise
 
     def query(self, *, metric: str | None = None, kinds: list[str] | None = None,

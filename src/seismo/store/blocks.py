@@ -8,6 +8,7 @@ written under a temporary name, fsync'd, then renamed into place: it exists whol
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -127,8 +128,27 @@ def write_block(
     series: list[SeriesInfo],
     last: tuple[np.ndarray, np.ndarray],
 ) -> Block:
-    """Write sorted, deduplicated samples as a block directory under `root`, atomically."""
+    """Write sorted, deduplicated samples as a block directory under `root`, atomically.
+
+    On failure (a full disk) the half-written directory is removed, so it does not hold
+    space until the next start, and the error is an OSError.
+    """
     tmp = root / f".tmp-{meta.id:08d}"
+    try:
+        return _write_block(root, tmp, meta, sid, ts, values, series, last)
+    except duckdb.IOException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        code = errno.ENOSPC if "no space" in str(exc).lower() else errno.EIO
+        raise OSError(code, f"cannot write block {meta.id}: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_block(
+    root: Path, tmp: Path, meta: BlockMeta, sid: np.ndarray, ts: np.ndarray,
+    values: np.ndarray, series: list[SeriesInfo], last: tuple[np.ndarray, np.ndarray],
+) -> Block:
     final = root / f"{meta.id:08d}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from seismo.errors import InvalidInput, NotFound
-from seismo.store.events import open_state_db
+from seismo.store.events import open_state_db, rollback
 
 
 def check_put(noun: str, route: str, field: str, new_name: str, path_name: str | None,
@@ -72,7 +72,7 @@ class Definitions:
                     [(kind, name, i, json.dumps(doc)) for i, (name, doc) in enumerate(docs)])
                 self._con.execute("COMMIT")
             except BaseException:
-                self._con.execute("ROLLBACK")
+                rollback(self._con)
                 raise
 
     def delete(self, kind: str, name: str) -> bool:

@@ -41,6 +41,12 @@ def open_state_db(path: Path) -> sqlite3.Connection:
     return con
 
 
+def rollback(con: sqlite3.Connection) -> None:
+    """Roll back the open transaction, unless SQLite already did (it does on a full disk)."""
+    if con.in_transaction:
+        con.execute("ROLLBACK")
+
+
 class EventLog:
     """Append and query events; every append is durable before it returns."""
 
@@ -71,7 +77,7 @@ class EventLog:
                     event.id = cur.lastrowid
                 self._con.execute("COMMIT")
             except BaseException:
-                self._con.execute("ROLLBACK")
+                rollback(self._con)
                 raise
         return events
 

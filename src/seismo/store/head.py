@@ -134,5 +134,10 @@ class Head:
             return self._table, self.may_overlap or self._frozen_overlap
 
     @property
+    def has_frozen(self) -> bool:
+        """True while samples of a block cut that failed (a full disk) wait for the next."""
+        return bool(self._frozen)
+
+    @property
     def age_s(self) -> float:
         return 0.0 if self.started_at is None else time.monotonic() - self.started_at

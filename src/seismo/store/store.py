@@ -165,7 +165,7 @@ class Store:
         """Turn the head into a block; the WAL it came from is deleted once the block is durable."""
         with self._cut_lock:
             with self._write_lock:
-                if self.head.count == 0:
+                if self.head.count == 0 and not self.head.has_frozen:
                     return None
                 closed = self.wal.rotate()
                 table, overlaps = self.head.freeze()

@@ -104,9 +104,9 @@ class WAL:
     def rotate(self) -> int:
         """Start a new segment; return the number of the one just closed."""
         closed = self.segment
+        fd = self._open(closed + 1)  # first: if it fails (disk full), this segment stays open
         os.close(self._fd)
-        self.segment += 1
-        self._fd = self._open(self.segment)
+        self._fd, self.segment = fd, closed + 1
         self._defined = set()
         return closed
 

@@ -116,9 +116,18 @@ class Subscriber:
         self.subscriptions: dict[str, Subscription] = {}
         self.lagging_since: float | None = None
         self.dropped = 0
+        self.dropped_replies = 0
 
     def send(self, message: Message) -> None:
-        """A reply or control message: small, always sent (it is not part of a topic)."""
+        """A reply or control message (not part of a topic): sent unless the backlog is
+        past the limit. A client that sends requests but never reads the replies would
+        otherwise grow it without bound; past the limit it counts as lagging instead, and
+        is cut off if it does not drain in time."""
+        if self.sink.backlog_bytes() > self.max_backlog_bytes:
+            self.dropped_replies += 1
+            if self.lagging_since is None:
+                self.lagging_since = time.monotonic()
+            return
         self.sink.write(message)
 
     def deliver(self, bundle: Bundle, *, replay: bool = False) -> int:
