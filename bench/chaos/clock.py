@@ -53,6 +53,7 @@ MAX_FUTURE_S = 600
 RETENTION_S = 30 * 86400  # the default
 JUMP_AT_S = 0.5  # into each phase
 CLEAR_AT_S = 0.3  # the keep_firing_for alert's condition clears
+BACKOFF_MAX_S = 2.0  # the flaky webhook's retries: due at most this long after a failure
 SLACK_S = 1.5  # how late a transition or notification may be, by the real clock
 EARLY_S = 0.25  # how early (sample latency, tick granularity)
 STEP_MS = 50  # client timestamps are multiples of this
@@ -139,6 +140,7 @@ def config_yaml(receiver_port: int, for_s: float, keep_s: float, block_s: float)
     absent_s = max(5.0, for_s / 2)
     return f"""\
 limits: {{max_future_s: {MAX_FUTURE_S}}}
+alerting: {{outbox_backoff_max_s: {BACKOFF_MAX_S}}}
 block_duration: {block_s}s
 detect: {{enabled: false}}
 channels:
@@ -361,7 +363,7 @@ def judge_notifications(receiver: Receiver, starts: list[float], for_s: float, k
         want = {
             ("steady", "Pend", "firing"): (for_s - EARLY_S, for_s + SLACK_S),
             ("steady", "Pend", "resolved"): (clear_pend - EARLY_S, clear_pend + SLACK_S),
-            ("flaky", "Keep", "firing"): (fail_s - EARLY_S, 2 * fail_s + SLACK_S),
+            ("flaky", "Keep", "firing"): (fail_s - EARLY_S, fail_s + BACKOFF_MAX_S + SLACK_S),
             ("flaky", "Keep", "resolved"): (CLEAR_AT_S + keep_s - EARLY_S,
                                             CLEAR_AT_S + keep_s + SLACK_S),
         }

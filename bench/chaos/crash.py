@@ -268,7 +268,9 @@ def run(work: Path, kills: int = 20, capacity_s: float = 5.0, warmup_s: float = 
                  work / "seismo.log", "/api/v1/health")
     url = srv.base + "/api/v1/ingest"
     t_start = now_ms()
-    t0 = t_start - 3 * 86_400_000
+    # 1 s apart, a full run writes ~3.5 days per series: start far enough back that no
+    # sample reaches the server's future limit (retention is 30 days)
+    t0 = t_start - 10 * 86_400_000
     sources = [ColumnarSource(METRIC, [{"c": str(c), "s": str(s)}
                                        for s in range(series_per_client)],
                               points, t0, SAMPLE_STEP_MS, seed * 100 + c)

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.receiver import Receiver
-from tests.server import ServerProcess, free_port
+from tests.server import ServerProcess, free_port, wait_for
 
 ENV = {"SEISMO_DETECT__ENABLED": "false"}
 
@@ -57,15 +57,6 @@ def push(client: httpx.Client, metric: str, value: float, **labels: str) -> None
         {"metric": metric, "labels": labels, "value": value}]})
     assert reply.status_code == 200 and reply.json()["accepted"] == 1, reply.text
 
-
-def wait_for(check: Any, timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def test_threshold_alert_reaches_webhook_then_ack_and_resolve(tmp_path: Path,

@@ -10,8 +10,6 @@ neither the server's log nor any reply holds any of the secret strings.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from seismo.config import load_settings
 from seismo.notify.config import merge_secrets, parse_channel
 from seismo.notify.delivery import scrub
 from tests.receiver import Receiver
-from tests.server import ServerProcess, free_port
+from tests.server import ServerProcess, free_port, wait_for
 
 HOOK_QUERY = "HookQuerySecret0123"
 HOOK_BEARER = "HookBearerSecret0123"
@@ -62,15 +60,6 @@ def write_config(path: Path, receiver: str, closed_port: int) -> Path:
     path.write_text(yaml.safe_dump(doc))
     return path
 
-
-def wait_for(check: Callable[[], Any], timeout_s: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def exercise(server: ServerProcess, admin: str) -> list[str]:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from seismo.client import Client, ModelMonitor
-from tests.server import ServerProcess, free_port
+from tests.server import ServerProcess, free_port, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 ENV = {"SEISMO_DETECT__ENABLED": "false", "SEISMO_MODELS__EVALUATION_INTERVAL_S": "0.2",
@@ -35,15 +35,6 @@ def http(server: ServerProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url + "/api/v1", timeout=20) as client:
         yield client
 
-
-def wait_for(check: Any, timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def items(n: int, *, prefix: str, shift: float = 0.0, seed: int = 0,

@@ -14,7 +14,7 @@ import yaml
 
 from seismo.config import load_settings
 from seismo.slo import parse_slos
-from tests.server import ServerProcess
+from tests.server import ServerProcess, wait_for
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "slos.yaml"
 ENV = {"SEISMO_DETECT__ENABLED": "false"}
@@ -49,15 +49,6 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     finally:
         server.stop()
 
-
-def wait_for(check: Any, timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def push(client: httpx.Client, instance: str, values: list[float]) -> None:
