@@ -31,6 +31,7 @@ from seismo.ingest.schema import EventIn, IngestBody, SeriesIn, decode_ingest
 from seismo.ingest.validate import Prepared, Validator
 from seismo.insights import InsightService
 from seismo.models import Evaluation, ModelService
+from seismo.priority import background_priority
 from seismo.query.engine import QueryEngine, RangeQuery
 from seismo.query.selector import Selector, parse_selector
 from seismo.sessions import SessionService
@@ -69,6 +70,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+
 class Engine:
     """Everything a running seismo holds; plain Python, no HTTP."""
 
@@ -89,7 +91,8 @@ class Engine:
         # Decoding and validating hold the interpreter for milliseconds per request: on one
         # thread of their own, not the event loop, so health and every other request stay
         # answered while ingest is busy (issue 12).
-        self._validation = ThreadPoolExecutor(1, thread_name_prefix="seismo-ingest-validate")
+        self._validation = ThreadPoolExecutor(1, thread_name_prefix="seismo-ingest-validate",
+                                              initializer=background_priority)
         # Bytes of bodies waiting for it, bounded like the ingest queue (~16 bytes a JSON
         # sample) but never under one largest body: past it, ingest is refused (429) before
         # a body is read.
@@ -188,6 +191,7 @@ class Engine:
         self.sessions.close()
 
     def _run_upkeep(self) -> None:
+        background_priority()
         while not self._stop.wait(1.0):
             try:
                 self.upkeep()

@@ -28,6 +28,7 @@ from seismo.config import Detect
 from seismo.detect.config import DetectConfig
 from seismo.detect.ensemble import Ensemble, Scores
 from seismo.errors import SeismoError
+from seismo.priority import background_priority
 from seismo.query.selector import Selector, parse_selector
 from seismo.store.anomalies import Anomaly, AnomalyLog
 from seismo.store.batch import Batch
@@ -160,6 +161,7 @@ class Watcher:
         self.snapshot()
 
     def _run(self) -> None:
+        background_priority()
         next_snapshot = time.monotonic() + self.snapshot_interval_s
         while True:
             with self._cond:
