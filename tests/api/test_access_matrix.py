@@ -12,14 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.routing import RouteContext, iter_route_contexts
+from fastapi.routing import RouteContext
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from seismo.api.access import CHECKS_ROLES_ITSELF, PUBLIC, READS_BY_POST, RULES, WEBSOCKET
-from seismo.api.app import create_app
 from seismo.auth import Role
-from seismo.config import load_settings
-from seismo.engine import Engine
 from tests.auth.helpers import bearer, make_tokens, ws_close_code, ws_subscribe_stats, ws_url
 from tests.server import ServerProcess
 
@@ -39,21 +36,6 @@ def keys_of(context: RouteContext) -> list[tuple[str, str]]:
     if isinstance(route, Mount):  # everything under a mount shares the mount's rule
         return [(path, "GET")]
     raise AssertionError(f"unknown kind of route {route!r}: teach access control about it")
-
-
-@pytest.fixture(scope="module")
-def route_keys(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str]]:
-    data = tmp_path_factory.mktemp("routes")
-    engine = Engine(load_settings(None, {"data_dir": data, "collector": False}, environ={}))
-    try:
-        app = create_app(engine)
-        # Included routers are lazy branches of app.routes; FastAPI's OpenAPI flattens
-        # them the same way.
-        return [key for context in iter_route_contexts(app.routes) for key in keys_of(context)]
-    finally:
-        engine.store.close()
-        engine.events.close()
-        engine.tokens.close()
 
 
 @pytest.fixture(scope="module")

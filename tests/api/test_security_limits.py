@@ -19,16 +19,11 @@ import cramjam
 import httpx
 import pytest
 import yaml
-from fastapi.routing import iter_route_contexts
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from seismo.api.access import WEBSOCKET
-from seismo.api.app import create_app
 from seismo.auth import TokenStore
-from seismo.config import load_settings
-from seismo.engine import Engine
-from tests.api.test_access_matrix import keys_of
 from tests.server import ServerProcess
 
 LIMIT = 64 * 1024
@@ -40,19 +35,6 @@ CHUNKED_METHODS = ("POST", "PUT")
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}  # Prometheus' POSTs read forms
 INGEST_ROUTES = ("/api/v1/ingest", "/api/v1/events", "/write", "/api/v2/write", "/v1/metrics",
                  "/prometheus/api/v1/query")
-
-
-@pytest.fixture(scope="module")
-def route_keys(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str]]:
-    data = tmp_path_factory.mktemp("routes")
-    engine = Engine(load_settings(None, {"data_dir": data, "collector": False}, environ={}))
-    try:
-        app = create_app(engine)
-        return [key for context in iter_route_contexts(app.routes) for key in keys_of(context)]
-    finally:
-        engine.store.close()
-        engine.events.close()
-        engine.tokens.close()
 
 
 def serve(tmp_path: Path, limits: dict[str, object]) -> ServerProcess:
