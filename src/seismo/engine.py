@@ -70,7 +70,6 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-
 class Engine:
     """Everything a running seismo holds; plain Python, no HTTP."""
 

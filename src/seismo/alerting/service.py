@@ -114,11 +114,10 @@ class AlertService:
         with self.transaction():  # alerts of rules removed meanwhile resolve
             restored = self.evaluator.restore(
                 (row, _episode(row)) for row in self.log.active())
-        self.evaluator.remember_resolved(
-            (row, _episode(row)) for row in reversed(self.log.query(
-                states=["resolved"], limit=MAX_RESOLVED_KEPT)))
+        resolved = self.log.query(states=["resolved"], limit=MAX_RESOLVED_KEPT)  # newest first
+        self.evaluator.remember_resolved((row, _episode(row)) for row in reversed(resolved))
         with self.lock:
-            self._resume_notifications(restored)
+            self._resume_notifications(restored, resolved)
         if restored:
             log.info("restored %d active alerts", len(restored))
         self.outbox.start()
@@ -126,7 +125,8 @@ class AlertService:
         self._thread = threading.Thread(target=self._run, name="seismo-alerting", daemon=True)
         self._thread.start()
 
-    def _resume_notifications(self, restored: list[Tracked]) -> None:
+    def _resume_notifications(self, restored: list[Tracked],
+                              resolved_rows: list[dict[str, Any]]) -> None:
         """After a restart, hand the alert manager what its channels had heard, as the
         outbox records it: a firing alert they were told of is adopted (not notified again);
         one they were not (the process died within its group_wait) is notified as new; an
@@ -134,9 +134,9 @@ class AlertService:
         resolve (died within the group_interval), is notified resolved."""
         url = self.settings.alerting.external_url
         firing = [(t, notify_alert(t, url)) for t in restored if t.alert.is_firing]
-        resolved = [r for r in self.log.query(states=["resolved"], limit=10_000,
-                                              since_ms=self.clock() - RESOLVED_LOOKBACK_MS)
-                    if r["fired_ms"] is not None]
+        since_ms = self.clock() - RESOLVED_LOOKBACK_MS
+        resolved = [r for r in resolved_rows
+                    if r["updated_ms"] >= since_ms and r["fired_ms"] is not None]
         if not firing and not resolved:
             return
         told, complete_from = self.outbox.told(
@@ -581,13 +581,17 @@ def transition_doc(t: Transition) -> dict[str, Any]:
 
 def row_alert(row: dict[str, Any], external_url: str, *, firing: bool) -> NotifyAlert:
     """A stored alert row of an episode that fired, as channels saw it firing or resolved."""
-    base = external_url.rstrip("/")
     return NotifyAlert(
         fingerprint=row["fingerprint"], status="firing" if firing else "resolved",
         labels=dict(row["labels"]), annotations=dict(row["annotations"]),
         starts_at_ms=row["fired_ms"], ends_at_ms=None if firing else row["resolved_ms"],
-        generator_url=f"{base}/#/alerts/{row['fingerprint']}" if base else "",
-        value=row["value"])
+        generator_url=generator_url(external_url, row["fingerprint"]), value=row["value"])
+
+
+def generator_url(external_url: str, fingerprint: str) -> str:
+    """The alert's page on the dashboard, or "" without `alerting.external_url`."""
+    base = external_url.rstrip("/")
+    return f"{base}/#/alerts/{fingerprint}" if base else ""
 
 
 def notify_alert(tracked: Tracked, external_url: str) -> NotifyAlert:
@@ -595,13 +599,11 @@ def notify_alert(tracked: Tracked, external_url: str) -> NotifyAlert:
     alert = tracked.alert
     episode = alert.episode
     firing = alert.is_firing
-    base = external_url.rstrip("/")
     return NotifyAlert(
         fingerprint=alert.fingerprint, status="firing" if firing else "resolved",
         labels=dict(alert.labels), annotations=dict(tracked.annotations),
         starts_at_ms=(episode.fired_at_ms or episode.started_at_ms) if episode else 0,
         ends_at_ms=None if firing or episode is None else episode.resolved_at_ms,
-        generator_url=f"{base}/#/alerts/{alert.fingerprint}" if base else "",
-        value=alert.value)
+        generator_url=generator_url(external_url, alert.fingerprint), value=alert.value)
 
 
