@@ -239,8 +239,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _deny(scope: Scope, receive: Receive, send: Send, status: int, reason: str,
-                *, invalid: bool = False) -> None:
+async def refuse(scope: Scope, receive: Receive, send: Send, status: int, reason: str,
+                 *, headers: list[tuple[bytes, bytes]] | None = None,
+                 **detail: object) -> None:
+    """Answer `{"error": reason, **detail}` with `status` before any route runs; a WebSocket
+    is accepted, then closed with 4000 + status and the reason."""
     if scope["type"] == "websocket":
         message = await receive()
         if message["type"] != "websocket.connect":
@@ -250,14 +253,21 @@ async def _deny(scope: Scope, receive: Receive, send: Send, status: int, reason:
         text = reason.encode()[:123].decode(errors="ignore")
         await send({"type": "websocket.close", "code": 4000 + status, "reason": text})
         return
-    body = json.dumps({"error": reason}).encode()
-    headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(body)).encode())]
+    body = json.dumps({"error": reason, **detail}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _deny(scope: Scope, receive: Receive, send: Send, status: int, reason: str,
+                *, invalid: bool = False) -> None:
+    """`refuse`, with the bearer challenge a 401 carries."""
+    headers = []
     if status == 401:
         challenge = 'Bearer realm="seismo"' + (', error="invalid_token"' if invalid else "")
         headers.append((b"www-authenticate", challenge.encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await refuse(scope, receive, send, status, reason, headers=headers)
 
 
 def install(app: FastAPI, tokens: TokenStore, settings: Settings) -> None:

@@ -10,7 +10,6 @@ requests a second with bursts of `limits.request_burst`; past that it gets 429 w
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from seismo.api.access import refuse
 from seismo.auth import Principal, RateLimiter
 from seismo.config import Limits
 from seismo.errors import TooLarge
@@ -57,7 +57,7 @@ class RequestLimits:
                 await refuse(scope, receive, send, 429,
                              f"too many requests: at most {self.rate:g} a second per client "
                              f"(limits.requests_per_s); retry in {retry_after} s",
-                             retry_after=retry_after)
+                             headers=[(b"retry-after", str(retry_after).encode())])
                 return
         if scope["type"] == "http":
             declared = _content_length(scope)
@@ -93,24 +93,3 @@ def _content_length(scope: Scope) -> int | None:
         if name == b"content-length":
             return int(value) if value.isdigit() else None
     return None
-
-
-async def refuse(scope: Scope, receive: Receive, send: Send, status: int, reason: str,
-                 *, retry_after: int | None = None, **detail: object) -> None:
-    """Answer `{"error": reason}` with `status`; a WebSocket is accepted, then closed with
-    4000 + status (as access control does)."""
-    if scope["type"] == "websocket":
-        message = await receive()
-        if message["type"] != "websocket.connect":
-            return
-        await send({"type": "websocket.accept"})
-        text = reason.encode()[:123].decode(errors="ignore")  # a close reason's limit
-        await send({"type": "websocket.close", "code": 4000 + status, "reason": text})
-        return
-    body = json.dumps({"error": reason, **detail}).encode()
-    headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(body)).encode())]
-    if retry_after is not None:
-        headers.append((b"retry-after", str(retry_after).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
